@@ -1,0 +1,21 @@
+// Ordered schema migrations, applied by the writer at start-up; PRAGMA user_version records how many ran.
+// Append only: never edit a migration that has shipped.
+
+const NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE products (
+     id          INTEGER PRIMARY KEY AUTOINCREMENT,
+     name        TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+     price       REAL    NOT NULL CHECK (price >= 0),
+     description TEXT    NOT NULL DEFAULT '' CHECK (length(description) <= 2000),
+     stock       INTEGER NOT NULL DEFAULT 0 CHECK (stock >= 0),
+     created_at  TEXT    NOT NULL DEFAULT (${NOW}),
+     updated_at  TEXT    NOT NULL DEFAULT (${NOW})
+   ) STRICT;
+   CREATE TABLE counters (
+     name  TEXT    PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+     -- JSON numbers are IEEE doubles: keep values exactly representable for clients.
+     value INTEGER NOT NULL CHECK (value BETWEEN -9007199254740991 AND 9007199254740991)
+   ) STRICT, WITHOUT ROWID;`,
+];

@@ -1,0 +1,73 @@
+// The one error catalogue: stable snake_case codes, their HTTP status and default message.
+// Errors cross threads as {code, message, details}; `fromWire` rebuilds them.
+
+export const ERRORS = {
+  validation_failed: { status: 400, message: 'request validation failed' },
+  invalid_json: { status: 400, message: 'request body is not valid JSON' },
+  not_found: { status: 404, message: 'not found' },
+  method_not_allowed: { status: 405, message: 'method not allowed' },
+  conflict: { status: 409, message: 'the request conflicts with the stored data' },
+  payload_too_large: { status: 413, message: 'request body too large' },
+  overloaded: { status: 503, message: 'server is overloaded, retry later' },
+  unavailable: { status: 503, message: 'server is unavailable' },
+  internal: { status: 500, message: 'internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  details?: unknown[];
+}
+
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERRORS[code].message,
+    readonly details?: unknown[],
+    /** Extra response headers, e.g. Retry-After or Allow. */
+    readonly headers?: Readonly<Record<string, string>>,
+  ) {
+    super(message);
+    this.status = ERRORS[code].status;
+  }
+
+  toWire(): WireError {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+
+  static fromWire(w: WireError): AppError {
+    return new AppError(w.code in ERRORS ? w.code : 'internal', w.message, w.details);
+  }
+}
+
+/** Maps anything thrown by SQLite or our code to a client-safe AppError. Unknown errors become a bare 500. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
+    // CHECK/NOT NULL/UNIQUE violations: the input was valid JSON but not storable.
+    return new AppError('conflict', constraintMessage(code));
+  }
+  return new AppError('internal');
+}
+
+function constraintMessage(code: string): string {
+  switch (code) {
+    case 'SQLITE_CONSTRAINT_CHECK':
+      return 'a value is out of the allowed range';
+    case 'SQLITE_CONSTRAINT_UNIQUE':
+    case 'SQLITE_CONSTRAINT_PRIMARYKEY':
+      return 'a unique value already exists';
+    default:
+      return ERRORS.conflict.message;
+  }
+}
+
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED');
+}

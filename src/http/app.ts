@@ -1,0 +1,233 @@
+// Routes: the products + counters API, health, readiness and metrics, on one uWS app.
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { z } from 'zod';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import { registry } from '../metrics.js';
+import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../protocol.js';
+import type { Readers } from '../readers/pool.js';
+import {
+  counterName,
+  createProductBody,
+  incrementBody,
+  issueDetails,
+  listQuery,
+  patchProductBody,
+  productId,
+  putProductBody,
+  type Product,
+} from '../schemas.js';
+import type { WriterClient } from '../writer/client.js';
+import { Exchange, parseJson, readBody, type ExchangeHooks } from './exchange.js';
+
+export interface AppState {
+  ready: boolean;
+  draining: boolean;
+  /** Why the server is not ready, for /readyz. */
+  notReadyReason: string;
+}
+
+export interface AppDeps {
+  config: Config;
+  writer: WriterClient;
+  readers: Readers;
+  state: AppState;
+  hooks: ExchangeHooks;
+}
+
+type Handler = (ex: Exchange, req: HttpRequest) => void;
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new AppError('validation_failed', `invalid ${where}`, issueDetails(r.error, where));
+  return r.data;
+}
+
+export function mountRoutes(app: TemplatedApp, deps: AppDeps): void {
+  const { config, writer, readers, state, hooks } = deps;
+
+  /** Wraps a handler: exchange set-up, drain refusal, and synchronous throws turned into error replies. */
+  const route = (method: string, pattern: string, handler: Handler, opts: { whileDraining?: boolean } = {}) => {
+    const name = `${method} ${pattern}`;
+    return (res: HttpResponse, req: HttpRequest) => {
+      const ex = new Exchange(res, name, hooks);
+      if (state.draining && !opts.whileDraining) {
+        ex.error(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
+        return;
+      }
+      try {
+        handler(ex, req);
+      } catch (err) {
+        ex.error(err);
+      }
+    };
+  };
+
+  const read = (ex: Exchange, op: ReadOp, status = 200) => {
+    const reply = (body: ReadResult) => {
+      if (body === null) ex.error(new AppError('not_found', notFoundMessage(op)));
+      else ex.json(status, body);
+    };
+    const r = readers.run(op);
+    if (typeof r === 'string' || r === null) reply(r);
+    else {
+      ex.goAsync();
+      r.then(reply, ex.fail);
+    }
+  };
+
+  const write = (ex: Exchange, op: WriteOp, reply: (r: WriteResult) => void) => {
+    ex.goAsync();
+    writer.submit(op).then(reply, ex.fail);
+  };
+
+  /** Runs `then` with the parsed JSON body; failures become error replies. */
+  const withBody = (ex: Exchange, req: HttpRequest, empty: unknown, then: (body: unknown) => void) => {
+    readBody(ex, req, config.maxBodyBytes, (text) => {
+      try {
+        then(parseJson(text, empty));
+      } catch (err) {
+        ex.error(err);
+      }
+    });
+  };
+
+  const productReply = (ex: Exchange, status: number) => (r: WriteResult) => {
+    const p = r as Product;
+    ex.json(status, p, status === 201 ? { Location: `/products/${p.id}` } : undefined);
+  };
+
+  // ---- products ----
+  app.post(
+    '/products',
+    route('POST', '/products', (ex, req) =>
+      withBody(ex, req, undefined, (body) =>
+        write(ex, { op: 'createProduct', data: parse(createProductBody, body, 'body') }, productReply(ex, 201)),
+      ),
+    ),
+  );
+  app.get(
+    '/products',
+    route('GET', '/products', (ex, req) => {
+      const query = parse(listQuery, Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')), 'query');
+      read(ex, { q: 'products', query });
+    }),
+  );
+  app.get(
+    '/products/:id',
+    route('GET', '/products/:id', (ex, req) => read(ex, { q: 'product', id: parse(productId, req.getParameter(0), 'id') })),
+  );
+  app.put(
+    '/products/:id',
+    route('PUT', '/products/:id', (ex, req) => {
+      const id = parse(productId, req.getParameter(0), 'id');
+      withBody(ex, req, undefined, (body) =>
+        write(ex, { op: 'putProduct', id, data: parse(putProductBody, body, 'body') }, productReply(ex, 200)),
+      );
+    }),
+  );
+  app.patch(
+    '/products/:id',
+    route('PATCH', '/products/:id', (ex, req) => {
+      const id = parse(productId, req.getParameter(0), 'id');
+      withBody(ex, req, undefined, (body) =>
+        write(ex, { op: 'patchProduct', id, data: parse(patchProductBody, body, 'body') }, productReply(ex, 200)),
+      );
+    }),
+  );
+  app.del(
+    '/products/:id',
+    route('DELETE', '/products/:id', (ex, req) => {
+      const id = parse(productId, req.getParameter(0), 'id');
+      write(ex, { op: 'deleteProduct', id }, () => ex.json(204, null));
+    }),
+  );
+
+  // ---- counters ----
+  app.get(
+    '/counters/:name',
+    route('GET', '/counters/:name', (ex, req) => read(ex, { q: 'counter', name: parse(counterName, req.getParameter(0), 'name') })),
+  );
+  app.post(
+    '/counters/:name/increment',
+    route('POST', '/counters/:name/increment', (ex, req) => {
+      const name = parse(counterName, req.getParameter(0), 'name');
+      withBody(ex, req, {}, (body) => {
+        const { by } = parse(incrementBody, body, 'body');
+        write(ex, { op: 'increment', name, by: by ?? 1 }, (r) => ex.json(200, r));
+      });
+    }),
+  );
+
+  // ---- operations ----
+  app.get(
+    '/healthz',
+    route('GET', '/healthz', (ex) => ex.json(200, { status: 'ok' }), { whileDraining: true }),
+  );
+  app.get(
+    '/readyz',
+    route(
+      'GET',
+      '/readyz',
+      (ex) => {
+        if (state.ready && !state.draining) ex.json(200, { status: 'ready' });
+        else
+          ex.json(503, {
+            status: state.draining ? 'draining' : 'not_ready',
+            reason: state.draining ? 'server is shutting down' : state.notReadyReason,
+          });
+      },
+      { whileDraining: true },
+    ),
+  );
+  app.get(
+    '/metrics',
+    route(
+      'GET',
+      '/metrics',
+      (ex) => {
+        ex.goAsync();
+        registry.metrics().then((text) => ex.text(200, registry.contentType, text), ex.fail);
+      },
+      { whileDraining: true },
+    ),
+  );
+
+  // ---- 405 for known paths, 404 for everything else ----
+  const allow: [string, string][] = [
+    ['/products', 'GET, POST'],
+    ['/products/:id', 'GET, PUT, PATCH, DELETE'],
+    ['/counters/:name', 'GET'],
+    ['/counters/:name/increment', 'POST'],
+    ['/healthz', 'GET'],
+    ['/readyz', 'GET'],
+    ['/metrics', 'GET'],
+  ];
+  for (const [pattern, methods] of allow) {
+    app.any(
+      pattern,
+      route('ANY', pattern, (ex, req) => {
+        throw new AppError('method_not_allowed', `${req.getMethod().toUpperCase()} is not allowed on ${pattern}`, undefined, {
+          Allow: methods,
+        });
+      }),
+    );
+  }
+  app.any(
+    '/*',
+    route('ANY', '/*', (ex, req) => {
+      throw new AppError('not_found', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`);
+    }),
+  );
+}
+
+function notFoundMessage(op: ReadOp): string {
+  switch (op.q) {
+    case 'product':
+      return `product ${op.id} not found`;
+    case 'counter':
+      return `counter ${op.name} not found`;
+    default:
+      return 'not found';
+  }
+}

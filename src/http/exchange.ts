@@ -1,0 +1,149 @@
+// One request/response exchange on uWS, and the three rules every handler follows, kept in one place:
+// onAborted is registered before anything async, an aborted or finished response is never touched again,
+// and every reply after the handler returned happens inside res.cork().
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { AppError, toAppError } from '../errors.js';
+import { observeRequest } from '../metrics.js';
+
+const STATUS: Record<number, string> = {
+  200: '200 OK',
+  201: '201 Created',
+  204: '204 No Content',
+  400: '400 Bad Request',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+export interface ExchangeHooks {
+  /** True while the server drains: replies then close their connection. */
+  draining(): boolean;
+  /** Exchanges still waiting for an answer (for the shutdown drain). */
+  readonly pending: Set<Exchange>;
+  onInternalError(err: unknown, route: string): void;
+}
+
+export class Exchange {
+  aborted = false;
+  done = false;
+  /** True once the handler returned and the exchange waits on something async. */
+  private async = false;
+  private readonly start = performance.now();
+
+  constructor(
+    readonly res: HttpResponse,
+    readonly route: string,
+    private readonly hooks: ExchangeHooks,
+  ) {}
+
+  /** Must be called before the handler returns without replying. */
+  goAsync(): void {
+    if (this.async || this.done) return;
+    this.async = true;
+    this.hooks.pending.add(this);
+    this.res.onAborted(() => {
+      this.aborted = true;
+      this.finish(499);
+    });
+  }
+
+  /** Replies with a JSON body (already serialised, or a value to serialise). */
+  json(status: number, body: string | object | null, headers?: Readonly<Record<string, string>>): void {
+    const text = body === null ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+    this.send(status, text, 'application/json', headers, false);
+  }
+
+  /** Replies with a non-JSON body (e.g. Prometheus text). */
+  text(status: number, contentType: string, body: string): void {
+    this.send(status, body, contentType, undefined, false);
+  }
+
+  error(err: unknown): void {
+    const e = toAppError(err);
+    if (e.code === 'internal') this.hooks.onInternalError(err, this.route);
+    const close = e.code === 'payload_too_large' || e.headers?.Connection === 'close';
+    this.send(e.status, JSON.stringify({ error: e.toWire() }), 'application/json', e.headers, close);
+  }
+
+  /** Bound once per exchange so promise chains can pass it directly. */
+  readonly fail = (err: unknown): void => this.error(err);
+
+  private send(
+    status: number,
+    text: string,
+    contentType: string,
+    headers: Readonly<Record<string, string>> | undefined,
+    close: boolean,
+  ): void {
+    if (this.done) return;
+    const closeConnection = close || this.hooks.draining();
+    const write = () => {
+      const res = this.res;
+      res.writeStatus(STATUS[status] ?? `${status} Status`);
+      if (headers) for (const k in headers) if (k !== 'Connection') res.writeHeader(k, headers[k]!);
+      if (text.length > 0) {
+        res.writeHeader('Content-Type', contentType);
+        res.writeHeader('X-Content-Type-Options', 'nosniff');
+      }
+      // end(..., true) adds `Connection: close` and closes after the reply is written.
+      res.end(text, closeConnection);
+    };
+    if (this.async) this.res.cork(write);
+    else write();
+    this.finish(status);
+  }
+
+  private finish(status: number): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.async) this.hooks.pending.delete(this);
+    observeRequest(this.route, status, (performance.now() - this.start) / 1000);
+  }
+}
+
+/**
+ * Reads the whole body (at most `max` bytes) and hands it to `cb` as a string.
+ * Past the cap it answers 413 at once and closes the connection.
+ */
+export function readBody(ex: Exchange, req: HttpRequest, max: number, cb: (body: string) => void): void {
+  const declared = req.getHeader('content-length');
+  if (declared !== '' && Number(declared) > max) {
+    ex.error(tooLarge(max));
+    return;
+  }
+  ex.goAsync();
+  let chunks: Buffer[] | null = null;
+  let size = 0;
+  ex.res.onData((ab, isLast) => {
+    if (ex.done) return;
+    size += ab.byteLength;
+    if (size > max) {
+      ex.error(tooLarge(max));
+      return;
+    }
+    if (isLast && chunks === null) {
+      // Single chunk: decode straight from uWS's buffer, valid only during this callback.
+      cb(Buffer.from(ab).toString('utf8'));
+      return;
+    }
+    (chunks ??= []).push(Buffer.from(new Uint8Array(ab)));
+    if (isLast) cb(Buffer.concat(chunks, size).toString('utf8'));
+  });
+}
+
+function tooLarge(max: number): AppError {
+  return new AppError('payload_too_large', `request body exceeds ${max} bytes`);
+}
+
+/** Parses a JSON body; an empty body is `empty` when given, else invalid. */
+export function parseJson(text: string, empty?: unknown): unknown {
+  if (text.length === 0 && empty !== undefined) return empty;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError('invalid_json', text.length === 0 ? 'request body is empty; a JSON object is required' : undefined);
+  }
+}

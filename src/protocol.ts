@@ -1,0 +1,87 @@
+// Every message that crosses a thread boundary, and the one msgpackr setup both sides use.
+import { Packr } from 'msgpackr';
+import type { WireError } from './errors.js';
+import type { Counter, CreateProduct, PatchProduct, Product, ListQuery } from './schemas.js';
+
+// Records would need structures shared between threads; plain maps keep each message self-describing.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** Packs into a standalone Uint8Array whose buffer can be transferred (msgpackr reuses its own buffer). */
+export function pack(value: unknown): Uint8Array {
+  const view = packr.pack(value);
+  const out = new Uint8Array(view.length);
+  out.set(view);
+  return out;
+}
+
+export function unpack<T>(bytes: Uint8Array): T {
+  return packr.unpack(bytes) as T;
+}
+
+// ---------- writer ----------
+
+export type WriteOp =
+  | { op: 'createProduct'; data: CreateProduct }
+  | { op: 'putProduct'; id: number; data: CreateProduct }
+  | { op: 'patchProduct'; id: number; data: PatchProduct }
+  | { op: 'deleteProduct'; id: number }
+  | { op: 'increment'; name: string; by: number };
+
+export type WriteResult = Product | Counter | null;
+
+/** main -> writer: commands queued during one event-loop turn. */
+export interface WriteBatchMsg {
+  t: 'write';
+  /** Parallel arrays keep the encoding small. */
+  ids: number[];
+  ops: WriteOp[];
+}
+
+/** main -> writer: finish what is queued, close the connection, reply `closed`. */
+export interface WriterCloseMsg {
+  t: 'close';
+  /** TRUNCATE-checkpoint before closing; only when no replicator reads the WAL. */
+  checkpoint: boolean;
+}
+
+export type ToWriter = WriteBatchMsg | WriterCloseMsg;
+
+/** writer -> main: one transaction committed; every command in it answered. */
+export interface CommittedMsg {
+  t: 'committed';
+  ids: number[];
+  /** ok: result; failed: error. Same order as ids. */
+  results: ({ ok: WriteResult } | { err: WireError })[];
+  /** Milliseconds from BEGIN to COMMIT returning. */
+  commitMs: number;
+  busyRetries: number;
+}
+
+export interface WriterReadyMsg {
+  t: 'ready';
+  sqliteVersion: string;
+  userVersion: number;
+}
+
+export interface WriterClosedMsg {
+  t: 'closed';
+  checkpointed: boolean;
+}
+
+export interface WriterFatalMsg {
+  t: 'fatal';
+  message: string;
+  stack?: string;
+}
+
+export type FromWriter = CommittedMsg | WriterReadyMsg | WriterClosedMsg | WriterFatalMsg;
+
+// ---------- readers ----------
+
+export type ReadOp =
+  | { q: 'product'; id: number }
+  | { q: 'products'; query: ListQuery }
+  | { q: 'counter'; name: string };
+
+/** A read answers with the JSON body to send, or null for "no such row". */
+export type ReadResult = string | null;

@@ -1,0 +1,72 @@
+// Main-thread side of the readers: a piscina pool (READERS > 0) or one read-only connection on the main
+// thread (READERS = 0), behind one interface, with a bounded number of reads in flight.
+import { Piscina } from 'piscina';
+import type { Config } from '../config.js';
+import { openReader } from '../db/open.js';
+import { AppError } from '../errors.js';
+import { depthSources, m } from '../metrics.js';
+import type { ReadOp, ReadResult } from '../protocol.js';
+import { prepareQueries } from './queries.js';
+
+export interface Readers {
+  readonly threads: number;
+  /** Inline readers answer synchronously; the pool answers with a promise. */
+  run(op: ReadOp): ReadResult | Promise<ReadResult>;
+  readonly depth: number;
+  close(): Promise<void>;
+}
+
+export async function openReaders(config: Config): Promise<Readers> {
+  return config.readers === 0 ? inlineReaders(config) : poolReaders(config);
+}
+
+function inlineReaders(config: Config): Readers {
+  const db = openReader(config);
+  const run = prepareQueries(db);
+  return {
+    threads: 0,
+    run,
+    depth: 0,
+    async close() {
+      db.close();
+    },
+  };
+}
+
+async function poolReaders(config: Config): Promise<Readers> {
+  const pool = new Piscina({
+    filename: new URL('./worker.js', import.meta.url).href,
+    minThreads: config.readers,
+    maxThreads: config.readers,
+    idleTimeout: Infinity,
+    workerData: { config },
+    name: 'reader',
+  });
+  let depth = 0;
+  depthSources.reader = () => depth;
+  const done = () => {
+    depth--;
+  };
+  const overloaded = () => {
+    m.overloaded.labels('read').inc();
+    return Promise.reject(new AppError('overloaded', 'read queue is full, retry later', undefined, { 'Retry-After': '1' }));
+  };
+  // Every thread opens its connection before we report ready: a bad path fails start-up, not the first GET.
+  await Promise.all(Array.from({ length: config.readers }, () => pool.run({ q: 'counter', name: '_' })));
+  return {
+    threads: config.readers,
+    run(op) {
+      if (depth >= config.readQueueMax) return overloaded();
+      depth++;
+      const p = pool.run(op) as Promise<ReadResult>;
+      p.then(done, done);
+      return p;
+    },
+    get depth() {
+      return depth;
+    },
+    async close() {
+      await pool.close();
+    },
+  };
+}

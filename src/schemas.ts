@@ -1,0 +1,79 @@
+// Request schemas: validated at the HTTP boundary; the same schemas give the types used inward.
+import { z } from 'zod';
+
+export const productName = z.string().min(1).max(200);
+export const productPrice = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
+export const productDescription = z.string().max(2000);
+export const productStock = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const createProductBody = z.strictObject({
+  name: productName,
+  price: productPrice,
+  description: productDescription.optional(),
+  stock: productStock.optional(),
+});
+/** PUT replaces: same shape as create; omitted optionals reset to their defaults. */
+export const putProductBody = createProductBody;
+export const patchProductBody = z.strictObject({
+  name: productName.optional(),
+  price: productPrice.optional(),
+  description: productDescription.optional(),
+  stock: productStock.optional(),
+});
+
+export const incrementBody = z.strictObject({
+  by: z.number().int().min(-1e9).max(1e9).optional(),
+});
+
+export const productId = z
+  .string()
+  .regex(/^[1-9]\d{0,15}$/, 'must be a positive integer')
+  .transform(Number)
+  .pipe(z.number().int().max(Number.MAX_SAFE_INTEGER));
+
+export const counterName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must match [A-Za-z0-9_.-]{1,64}');
+
+const queryInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, 'must be a non-negative integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const listQuery = z
+  .strictObject({
+    limit: queryInt(1, 100).default(20),
+    offset: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
+    after: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .refine((q) => q.offset === undefined || q.after === undefined, {
+    message: 'offset and after cannot be used together',
+    path: ['after'],
+  });
+
+export type CreateProduct = z.infer<typeof createProductBody>;
+export type PatchProduct = z.infer<typeof patchProductBody>;
+export type ListQuery = z.infer<typeof listQuery>;
+
+export interface Product {
+  id: number;
+  name: string;
+  price: number;
+  description: string;
+  stock: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Counter {
+  name: string;
+  value: number;
+}
+
+/** zod issues as the `details` of a validation_failed error. */
+export function issueDetails(error: z.ZodError, prefix: string): { path: string; message: string }[] {
+  return error.issues.map((i) => ({
+    path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'),
+    message: i.message,
+  }));
+}

@@ -1,0 +1,118 @@
+// Composition: start-up order (writer and migrations, then readers, then listen) and the shutdown drain.
+import fs from 'node:fs';
+import type { us_listen_socket, us_socket } from 'uWebSockets.js';
+import path from 'node:path';
+import type { Config } from './config.js';
+import { mountRoutes, type AppState } from './http/app.js';
+import type { Exchange, ExchangeHooks } from './http/exchange.js';
+import { loadNativeUws, type App } from './http/uws.js';
+import type { Logger } from './log.js';
+import { m } from './metrics.js';
+import { openReaders, type Readers } from './readers/pool.js';
+import { WriterClient } from './writer/client.js';
+
+export interface Server {
+  readonly port: number;
+  readonly sqliteVersion: string;
+  /** Drains and stops. Resolves with the list of steps that did not complete (empty = clean). */
+  shutdown(reason: string): Promise<string[]>;
+}
+
+export async function startServer(config: Config, log: Logger, onFatal: (reason: string) => void): Promise<Server> {
+  const uws = loadNativeUws();
+  fs.mkdirSync(path.dirname(config.dbPath), { recursive: true });
+
+  const state: AppState = { ready: false, draining: false, notReadyReason: 'starting' };
+  const pending = new Set<Exchange>();
+  const hooks: ExchangeHooks = {
+    draining: () => state.draining,
+    pending,
+    onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
+  };
+
+  // The writer opens the database and runs migrations before any reader opens it.
+  const writer = new WriterClient(config);
+  const { sqliteVersion, userVersion } = await writer.ready;
+  log.info({ dbPath: config.dbPath, sqliteVersion, schemaVersion: userVersion, synchronous: config.synchronous }, 'writer ready');
+  writer.onFatal = (reason) => {
+    state.ready = false;
+    state.notReadyReason = reason;
+    m.ready.set(0);
+    log.fatal({ reason }, 'writer failed');
+    onFatal(reason);
+  };
+
+  let readers: Readers;
+  try {
+    readers = await openReaders(config);
+  } catch (err) {
+    await writer.close({ checkpoint: false }).catch(() => {});
+    throw err;
+  }
+  log.info({ readers: readers.threads, mode: readers.threads === 0 ? 'inline' : 'pool' }, 'readers ready');
+
+  const app = uws.App() as App;
+  mountRoutes(app, { config, writer, readers, state, hooks });
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
+    // Exclusive: a second server on the same port must fail, not share it through SO_REUSEPORT.
+    app.listen(config.host, config.port, uws.LIBUS_LISTEN_EXCLUSIVE_PORT, (ls) =>
+      ls ? resolve(ls) : reject(new Error(`cannot listen on ${config.host}:${config.port} (in use or not permitted)`)),
+    ),
+  );
+  const port = uws.us_socket_local_port(listenSocket as unknown as us_socket);
+  state.ready = true;
+  state.notReadyReason = '';
+  m.ready.set(1);
+  log.info({ host: config.host, port }, 'listening');
+
+  let shutdownPromise: Promise<string[]> | null = null;
+  const shutdown = async (reason: string): Promise<string[]> => {
+    const failed: string[] = [];
+    const t0 = performance.now();
+    log.info({ reason, inFlight: pending.size, writeQueue: writer.depth }, 'draining');
+    state.draining = true;
+    state.ready = false;
+    m.ready.set(0);
+    uws.us_listen_socket_close(listenSocket);
+    writer.stopAccepting();
+
+    // In-flight requests get their answers (writes commit or fail explicitly).
+    await Promise.all([writer.drained(), waitUntil(() => pending.size === 0)]);
+    log.info({ ms: Math.round(performance.now() - t0) }, 'requests drained');
+
+    try {
+      await readers.close();
+    } catch (err) {
+      failed.push(`close readers: ${(err as Error).message}`);
+    }
+    try {
+      // Without a replicator reading the WAL, fold it into the database so the file stands alone.
+      const { checkpointed } = await writer.close({ checkpoint: true });
+      log.info({ checkpointed }, 'writer closed');
+    } catch (err) {
+      failed.push(`close writer: ${(err as Error).message}`);
+    }
+    // Idle keep-alive connections outlive the listen socket: close them.
+    app.close();
+    log.info({ ms: Math.round(performance.now() - t0), failed }, 'shutdown complete');
+    return failed;
+  };
+
+  return {
+    port,
+    sqliteVersion,
+    shutdown: (reason) => (shutdownPromise ??= shutdown(reason)),
+  };
+}
+
+function waitUntil(cond: () => boolean, everyMs = 5): Promise<void> {
+  return new Promise((resolve) => {
+    if (cond()) return resolve();
+    const t = setInterval(() => {
+      if (cond()) {
+        clearInterval(t);
+        resolve();
+      }
+    }, everyMs);
+  });
+}

@@ -1,0 +1,70 @@
+// Group commit: one BEGIN IMMEDIATE ... COMMIT per batch, one SAVEPOINT per command,
+// and the whole batch retried when another process holds the write lock past busy_timeout.
+import type Database from 'better-sqlite3';
+import { isBusy, toAppError, type WireError } from '../errors.js';
+import type { WriteOp, WriteResult } from '../protocol.js';
+import type { Executor } from './commands.js';
+
+export type CommandOutcome = { ok: WriteResult } | { err: WireError };
+
+export interface BatchResult {
+  results: CommandOutcome[];
+  busyRetries: number;
+  commitMs: number;
+}
+
+/** Thrown out of a savepoint to abort the whole transaction (the batch is retried). */
+class BusyAbort extends Error {
+  constructor(override readonly cause: unknown) {
+    super('busy');
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** Blocks this (writer) thread: nothing else can use the connection meanwhile anyway. */
+export function sleepSync(ms: number): void {
+  if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);
+}
+
+export interface BatchRunner {
+  run(ops: readonly WriteOp[]): BatchResult;
+}
+
+export function createBatchRunner(db: Database.Database, exec: Executor, opts: { maxBackoffMs?: number } = {}): BatchRunner {
+  const maxBackoff = opts.maxBackoffMs ?? 200;
+  // better-sqlite3 turns a nested transaction() call into SAVEPOINT / RELEASE / ROLLBACK TO.
+  const one = db.transaction((op: WriteOp) => exec(op));
+  const all = db.transaction((ops: readonly WriteOp[]) => {
+    const out: CommandOutcome[] = new Array(ops.length);
+    for (let i = 0; i < ops.length; i++) {
+      try {
+        out[i] = { ok: one(ops[i]!) };
+      } catch (err) {
+        // A busy/locked error inside the transaction poisons the whole batch: retry it all.
+        if (isBusy(err)) throw new BusyAbort(err);
+        out[i] = { err: toAppError(err).toWire() };
+      }
+    }
+    return out;
+  });
+
+  return {
+    run(ops) {
+      let busyRetries = 0;
+      let backoff = 1;
+      for (;;) {
+        const t0 = performance.now();
+        try {
+          const results = all.immediate(ops);
+          return { results, busyRetries, commitMs: performance.now() - t0 };
+        } catch (err) {
+          if (!(err instanceof BusyAbort) && !isBusy(err)) throw err;
+          // busy_timeout already waited; back off a little more so the lock holder can finish, then retry all.
+          busyRetries++;
+          sleepSync(backoff);
+          backoff = Math.min(backoff * 2, maxBackoff);
+        }
+      }
+    },
+  };
+}

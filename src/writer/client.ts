@@ -1,0 +1,194 @@
+// Main-thread side of the writer: a bounded queue flushed to the writer thread once per event-loop turn,
+// and the two steps every write goes through: committed (its transaction is durable locally) and then
+// acknowledged (the client may be answered). Today acknowledgement follows commit at once; a durability gate
+// (e.g. "after Litestream's sync confirms it") plugs in between without touching the writer thread.
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import { depthSources, m } from '../metrics.js';
+import { pack, unpack, type CommittedMsg, type FromWriter, type WriteOp, type WriteResult, type WriterReadyMsg } from '../protocol.js';
+
+/** Decides when committed writes may be answered. */
+export interface AckGate {
+  /** Called once per committed batch; call `ack` when its writes may be acknowledged. */
+  afterCommit(ack: () => void): void;
+}
+
+/** Local durability: a write is acknowledged as soon as its transaction commits. */
+export const ackOnCommit: AckGate = { afterCommit: (ack) => ack() };
+
+interface Pending {
+  resolve: (r: WriteResult) => void;
+  reject: (e: AppError) => void;
+}
+
+export class WriterClient {
+  readonly ready: Promise<WriterReadyMsg>;
+  private readonly worker: Worker;
+  private readonly port: MessagePort2;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private queuedIds: number[] = [];
+  private queuedOps: WriteOp[] = [];
+  private flushScheduled = false;
+  private accepting = true;
+  private dead: string | null = null;
+  private closed: ((v: { checkpointed: boolean }) => void) | null = null;
+  private drainWaiters: (() => void)[] = [];
+  /** Set once the writer reported `closed`: its exit is then expected. */
+  private finished = false;
+  private exited: (() => void) | null = null;
+  /** Called once if the writer thread dies or reports a fatal error. */
+  onFatal: (reason: string) => void = () => {};
+
+  constructor(
+    private readonly config: Config,
+    private readonly gate: AckGate = ackOnCommit,
+  ) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { config, port: port2 },
+      transferList: [port2],
+      name: 'writer',
+    });
+    depthSources.writer = () => this.pending.size;
+    this.ready = new Promise((resolve, reject) => {
+      const fail = (reason: string) => {
+        reject(new Error(reason));
+        this.die(reason);
+      };
+      this.port.on('message', (bytes: Uint8Array) => {
+        const msg = unpack<FromWriter>(bytes);
+        switch (msg.t) {
+          case 'committed':
+            this.onCommitted(msg);
+            break;
+          case 'ready':
+            resolve(msg);
+            break;
+          case 'closed':
+            this.finished = true;
+            this.closed?.({ checkpointed: msg.checkpointed });
+            break;
+          case 'fatal':
+            fail(`writer failed: ${msg.message}`);
+            break;
+        }
+      });
+      this.worker.on('error', (err) => fail(`writer thread crashed: ${err.message}`));
+      this.worker.on('exit', (code) => {
+        if (this.finished) this.exited?.();
+        else fail(`writer thread exited (code ${code})`);
+      });
+    });
+    this.ready.catch(() => {});
+  }
+
+  /** Commands accepted and not yet answered. */
+  get depth(): number {
+    return this.pending.size;
+  }
+
+  submit(op: WriteOp): Promise<WriteResult> {
+    if (this.dead) return Promise.reject(new AppError('unavailable', 'the writer is not running; the write was not applied'));
+    if (!this.accepting) return Promise.reject(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
+    if (this.pending.size >= this.config.writeQueueMax) {
+      m.overloaded.labels('write').inc();
+      return Promise.reject(new AppError('overloaded', 'write queue is full, retry later', undefined, { 'Retry-After': '1' }));
+    }
+    const id = this.nextId++;
+    this.queuedIds.push(id);
+    this.queuedOps.push(op);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Everything the HTTP layer accepts during this event-loop turn rides in one message.
+      setImmediate(this.flush);
+    }
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+
+  private flush = (): void => {
+    this.flushScheduled = false;
+    if (this.queuedIds.length === 0 || this.dead) return;
+    const bytes = pack({ t: 'write', ids: this.queuedIds, ops: this.queuedOps });
+    this.queuedIds = [];
+    this.queuedOps = [];
+    this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+  };
+
+  private onCommitted(msg: CommittedMsg): void {
+    const n = msg.ids.length;
+    m.writerBatches.inc();
+    m.writerBatchSize.observe(n);
+    m.writerCommitSeconds.observe(msg.commitMs / 1000);
+    if (msg.busyRetries > 0) m.busyRetries.inc(msg.busyRetries);
+    // Step 1 done: committed. Step 2: acknowledge when the gate allows.
+    this.gate.afterCommit(() => {
+      let failed = 0;
+      for (let i = 0; i < n; i++) {
+        const id = msg.ids[i]!;
+        const p = this.pending.get(id);
+        if (!p) continue;
+        this.pending.delete(id);
+        const r = msg.results[i]!;
+        if ('ok' in r) p.resolve(r.ok);
+        else {
+          failed++;
+          p.reject(AppError.fromWire(r.err));
+        }
+      }
+      m.writerCommands.labels('ok').inc(n - failed);
+      if (failed) m.writerCommands.labels('failed').inc(failed);
+      if (this.pending.size === 0) this.notifyDrained();
+    });
+  }
+
+  /** Stop taking new writes; everything already accepted still commits. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Resolves once every accepted write has been answered. */
+  drained(): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private notifyDrained(): void {
+    const w = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Closes the connection (after a TRUNCATE checkpoint if asked) and ends the thread. */
+  async close(opts: { checkpoint: boolean }): Promise<{ checkpointed: boolean }> {
+    this.stopAccepting();
+    this.flush();
+    if (this.dead) throw new Error(this.dead);
+    const done = new Promise<{ checkpointed: boolean }>((resolve) => (this.closed = resolve));
+    const bytes = pack({ t: 'close', checkpoint: opts.checkpoint });
+    this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+    const exited = new Promise<void>((resolve) => (this.exited = resolve));
+    const r = await done;
+    // The thread ends by itself once its port closes; terminate only if it lingers.
+    const t = setTimeout(() => void this.worker.terminate(), 1000);
+    await exited;
+    clearTimeout(t);
+    this.port.close();
+    return r;
+  }
+
+  private die(reason: string): void {
+    if (this.dead) return;
+    this.dead = reason;
+    // The writer's transaction is atomic: a batch it did not report as committed did not commit.
+    const err = new AppError('unavailable', 'the writer stopped; the write was not applied');
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.notifyDrained();
+    this.onFatal(reason);
+  }
+}
+
+type MessagePort2 = InstanceType<typeof MessageChannel>['port1'];

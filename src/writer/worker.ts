@@ -1,0 +1,120 @@
+// Writer thread entry: owns the only read-write connection. Each turn it takes everything waiting on its
+// port (up to WRITE_BATCH_MAX commands), commits it as one transaction, then posts the results.
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { Config } from '../config.js';
+import { MIGRATIONS } from '../db/migrations.js';
+import { assertSqliteVersion, migrate, openWriter } from '../db/open.js';
+import { AppError } from '../errors.js';
+import { pack, unpack, type CommittedMsg, type FromWriter, type ToWriter, type WriteOp } from '../protocol.js';
+import { createBatchRunner, sleepSync } from './batch.js';
+import { prepareCommands } from './commands.js';
+
+interface WriterData {
+  config: Config;
+  port: MessagePort;
+}
+
+const { config, port } = workerData as WriterData;
+
+function post(msg: FromWriter): void {
+  const bytes = pack(msg);
+  port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+}
+
+function fatal(err: unknown): never {
+  const e = err instanceof Error ? err : new Error(String(err));
+  post({ t: 'fatal', message: e.message, stack: e.stack });
+  // Give the message a moment to leave, then die: the main thread fails everything pending.
+  setTimeout(() => process.exit(1), 50);
+  throw e;
+}
+
+let db: ReturnType<typeof openWriter>;
+let runner: ReturnType<typeof createBatchRunner>;
+try {
+  db = openWriter(config);
+  const sqliteVersion = assertSqliteVersion(db);
+  const userVersion = migrate(db, MIGRATIONS);
+  runner = createBatchRunner(db, prepareCommands(db));
+  post({ t: 'ready', sqliteVersion, userVersion });
+} catch (err) {
+  fatal(err);
+}
+
+/** Commands taken off the port but not yet run (a message can carry more than one batch's worth). */
+let pendingIds: number[] = [];
+let pendingOps: WriteOp[] = [];
+let closeRequested: { checkpoint: boolean } | null = null;
+
+function take(msg: ToWriter): void {
+  if (msg.t === 'write') {
+    for (let i = 0; i < msg.ids.length; i++) {
+      pendingIds.push(msg.ids[i]!);
+      pendingOps.push(msg.ops[i]!);
+    }
+  } else {
+    closeRequested = { checkpoint: msg.checkpoint };
+  }
+}
+
+/** Pulls every message already queued on the port without yielding to the event loop. */
+function drainPort(): void {
+  while (pendingIds.length < config.writeBatchMax && closeRequested === null) {
+    const m = receiveMessageOnPort(port);
+    if (!m) return;
+    take(unpack<ToWriter>(m.message as Uint8Array));
+  }
+}
+
+function runBatches(): void {
+  drainPort();
+  if (config.writeBatchWaitMs > 0 && pendingIds.length > 0 && pendingIds.length < config.writeBatchMax) {
+    sleepSync(config.writeBatchWaitMs);
+    drainPort();
+  }
+  while (pendingIds.length > 0) {
+    const n = Math.min(pendingIds.length, config.writeBatchMax);
+    const ids = pendingIds.slice(0, n);
+    const ops = pendingOps.slice(0, n);
+    pendingIds = pendingIds.slice(n);
+    pendingOps = pendingOps.slice(n);
+    if (config.testWriterDelayMs > 0) sleepSync(config.testWriterDelayMs);
+    let msg: CommittedMsg;
+    try {
+      const r = runner.run(ops);
+      msg = { t: 'committed', ids, results: r.results, commitMs: r.commitMs, busyRetries: r.busyRetries };
+    } catch (err) {
+      // The transaction itself failed (disk full, I/O error): nothing in it committed.
+      process.stderr.write(`writer: batch of ${n} failed: ${(err as Error).stack ?? String(err)}\n`);
+      const e = new AppError('internal').toWire();
+      msg = { t: 'committed', ids, results: ids.map(() => ({ err: e })), commitMs: 0, busyRetries: 0 };
+    }
+    post(msg);
+    drainPort();
+  }
+  if (closeRequested) close(closeRequested.checkpoint);
+}
+
+function close(checkpoint: boolean): void {
+  let checkpointed = false;
+  try {
+    if (checkpoint) {
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      checkpointed = true;
+    }
+    db.close();
+  } catch (err) {
+    fatal(err);
+  }
+  post({ t: 'closed', checkpointed });
+  port.close();
+}
+
+port.on('message', (bytes: Uint8Array) => {
+  take(unpack<ToWriter>(bytes));
+  try {
+    runBatches();
+  } catch (err) {
+    fatal(err);
+  }
+});
