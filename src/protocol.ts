@@ -1,7 +1,7 @@
 // Every message that crosses a thread boundary, and the one msgpackr setup both sides use.
 import { Packr } from 'msgpackr';
 import type { WireError } from './errors.js';
-import type { Counter, CreateProduct, PatchProduct, Product, ListQuery } from './schemas.js';
+import type { CreateProduct, PatchProduct, ListQuery } from './schemas.js';
 
 // Records would need structures shared between threads; plain maps keep each message self-describing.
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -27,7 +27,14 @@ export type WriteOp =
   | { op: 'deleteProduct'; id: number }
   | { op: 'increment'; name: string; by: number };
 
-export type WriteResult = Product | Counter | null;
+/**
+ * A committed command's answer, serialised on the writer thread so the main thread only copies bytes:
+ * the JSON body (null for none) and, for creates, the new id (for Location).
+ */
+export interface WriteResult {
+  body: string | null;
+  id?: number;
+}
 
 /** main -> writer: commands queued during one event-loop turn. */
 export interface WriteBatchMsg {

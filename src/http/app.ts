@@ -15,7 +15,6 @@ import {
   patchProductBody,
   productId,
   putProductBody,
-  type Product,
 } from '../schemas.js';
 import type { WriterClient } from '../writer/client.js';
 import { Exchange, parseJson, readBody, type ExchangeHooks } from './exchange.js';
@@ -92,10 +91,8 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): void {
     });
   };
 
-  const productReply = (ex: Exchange, status: number) => (r: WriteResult) => {
-    const p = r as Product;
-    ex.json(status, p, status === 201 ? { Location: `/products/${p.id}` } : undefined);
-  };
+  const productReply = (ex: Exchange, status: number) => (r: WriteResult) =>
+    ex.json(status, r.body, status === 201 ? { Location: `/products/${r.id}` } : undefined);
 
   // ---- products ----
   app.post(
@@ -154,7 +151,7 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): void {
       const name = parse(counterName, req.getParameter(0), 'name');
       withBody(ex, req, {}, (body) => {
         const { by } = parse(incrementBody, body, 'body');
-        write(ex, { op: 'increment', name, by: by ?? 1 }, (r) => ex.json(200, r));
+        write(ex, { op: 'increment', name, by: by ?? 1 }, (r) => ex.json(200, r.body));
       });
     }),
   );

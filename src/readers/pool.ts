@@ -1,5 +1,6 @@
 // Main-thread side of the readers: a piscina pool (READERS > 0) or one read-only connection on the main
 // thread (READERS = 0), behind one interface, with a bounded number of reads in flight.
+import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Config } from '../config.js';
 import { openReader } from '../db/open.js';
@@ -35,12 +36,12 @@ function inlineReaders(config: Config): Readers {
 
 async function poolReaders(config: Config): Promise<Readers> {
   const pool = new Piscina({
-    filename: new URL('./worker.js', import.meta.url).href,
+    // A path, not a URL: piscina turns it into a file URL itself.
+    filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
     minThreads: config.readers,
     maxThreads: config.readers,
     idleTimeout: Infinity,
     workerData: { config },
-    name: 'reader',
   });
   let depth = 0;
   depthSources.reader = () => depth;

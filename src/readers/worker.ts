@@ -1,5 +1,5 @@
 // Reader thread entry (piscina): one read-only connection per thread, statements prepared once.
-import { workerData } from 'piscina';
+import { workerData } from 'node:worker_threads';
 import type { Config } from '../config.js';
 import { openReader } from '../db/open.js';
 import type { ReadOp, ReadResult } from '../protocol.js';

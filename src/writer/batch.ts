@@ -33,12 +33,14 @@ export interface BatchRunner {
 export function createBatchRunner(db: Database.Database, exec: Executor, opts: { maxBackoffMs?: number } = {}): BatchRunner {
   const maxBackoff = opts.maxBackoffMs ?? 200;
   // better-sqlite3 turns a nested transaction() call into SAVEPOINT / RELEASE / ROLLBACK TO.
-  const one = db.transaction((op: WriteOp) => exec(op));
+  const one = db.transaction((op: WriteOp, now: string) => exec(op, now));
   const all = db.transaction((ops: readonly WriteOp[]) => {
     const out: CommandOutcome[] = new Array(ops.length);
+    // One timestamp per transaction: everything in it commits at the same moment.
+    const now = new Date().toISOString();
     for (let i = 0; i < ops.length; i++) {
       try {
-        out[i] = { ok: one(ops[i]!) };
+        out[i] = { ok: one(ops[i]!, now) };
       } catch (err) {
         // A busy/locked error inside the transaction poisons the whole batch: retry it all.
         if (isBusy(err)) throw new BusyAbort(err);
