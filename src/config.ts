@@ -40,7 +40,6 @@ const envSchema = z.object({
   SQLITE_CACHE_SIZE_KIB: int(1024, 16 * 1024 * 1024).default(65_536),
   MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
-  REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
   /** Test hook only: lets tests prove drain order; never set in production. */
   TEST_WRITER_DELAY_MS: int(0, 10_000).default(0),
 });
@@ -62,7 +61,6 @@ export interface Config {
   readonly cacheSizeKib: number;
   readonly maxBodyBytes: number;
   readonly shutdownTimeoutMs: number;
-  readonly requestTimeoutMs: number;
   readonly testWriterDelayMs: number;
 }
 
@@ -102,7 +100,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     cacheSizeKib: e.SQLITE_CACHE_SIZE_KIB,
     maxBodyBytes: e.MAX_BODY_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     testWriterDelayMs: e.TEST_WRITER_DELAY_MS,
   });
 }
