@@ -20,6 +20,14 @@ class BusyAbort extends Error {
   }
 }
 
+/** SQLite rolled the whole transaction back on its own (I/O error, disk full): nothing in the batch committed. */
+export class TransactionLost extends Error {
+  override name = 'TransactionLost';
+  constructor(override readonly cause: unknown) {
+    super(`transaction rolled back by SQLite: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** Blocks this (writer) thread: nothing else can use the connection meanwhile anyway. */
 export function sleepSync(ms: number): void {
@@ -30,8 +38,15 @@ export interface BatchRunner {
   run(ops: readonly WriteOp[]): BatchResult;
 }
 
-export function createBatchRunner(db: Database.Database, exec: Executor, opts: { maxBackoffMs?: number } = {}): BatchRunner {
+export interface BatchRunnerOptions {
+  maxBackoffMs?: number;
+  /** Told about every command that failed with an unexpected (internal) error. */
+  onInternalError?: (err: unknown, op: WriteOp) => void;
+}
+
+export function createBatchRunner(db: Database.Database, exec: Executor, opts: BatchRunnerOptions = {}): BatchRunner {
   const maxBackoff = opts.maxBackoffMs ?? 200;
+  const onInternalError = opts.onInternalError ?? (() => {});
   // better-sqlite3 turns a nested transaction() call into SAVEPOINT / RELEASE / ROLLBACK TO.
   const one = db.transaction((op: WriteOp, now: string) => exec(op, now));
   const all = db.transaction((ops: readonly WriteOp[]) => {
@@ -44,7 +59,11 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: {
       } catch (err) {
         // A busy/locked error inside the transaction poisons the whole batch: retry it all.
         if (isBusy(err)) throw new BusyAbort(err);
-        out[i] = { err: toAppError(err).toWire() };
+        // Some errors make SQLite roll back the whole transaction; going on would autocommit what follows.
+        if (!db.inTransaction) throw new TransactionLost(err);
+        const e = toAppError(err);
+        if (e.code === 'internal') onInternalError(err, ops[i]!);
+        out[i] = { err: e.toWire() };
       }
     }
     return out;

@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { MIGRATIONS } from '../db/migrations.js';
 import { assertSqliteVersion, migrate, openWriter } from '../db/open.js';
 import { AppError } from '../errors.js';
+import { createLogger } from '../log.js';
 import { pack, unpack, type CommittedMsg, type FromWriter, type ToWriter, type WriteOp } from '../protocol.js';
 import { createBatchRunner, sleepSync } from './batch.js';
 import { prepareCommands } from './commands.js';
@@ -15,6 +16,7 @@ interface WriterData {
 }
 
 const { config, port } = workerData as WriterData;
+const log = createLogger(config.logLevel).child({ thread: 'writer' });
 
 function post(msg: FromWriter): void {
   const bytes = pack(msg);
@@ -35,7 +37,9 @@ try {
   db = openWriter(config);
   const sqliteVersion = assertSqliteVersion(db);
   const userVersion = migrate(db, MIGRATIONS);
-  runner = createBatchRunner(db, prepareCommands(db));
+  runner = createBatchRunner(db, prepareCommands(db), {
+    onInternalError: (err, op) => log.error({ err, op: op.op }, 'write command failed with an internal error'),
+  });
   post({ t: 'ready', sqliteVersion, userVersion });
 } catch (err) {
   fatal(err);
@@ -85,7 +89,7 @@ function runBatches(): void {
       msg = { t: 'committed', ids, results: r.results, commitMs: r.commitMs, busyRetries: r.busyRetries };
     } catch (err) {
       // The transaction itself failed (disk full, I/O error): nothing in it committed.
-      process.stderr.write(`writer: batch of ${n} failed: ${(err as Error).stack ?? String(err)}\n`);
+      log.error({ err, commands: n }, 'write batch failed; none of it committed');
       const e = new AppError('internal').toWire();
       msg = { t: 'committed', ids, results: ids.map(() => ({ err: e })), commitMs: 0, busyRetries: 0 };
     }
