@@ -89,7 +89,13 @@ export class Exchange {
         res.writeHeader('X-Content-Type-Options', 'nosniff');
       }
       // end(..., true) adds `Connection: close` and closes after the reply is written.
-      res.end(text, closeConnection);
+      // A 204 carries no body and, per RFC 9110, no Content-Length either. uWS 20.30 can only close the
+      // connection after a 204 by also writing `Content-Length: 0` (and an explicit `undefined` length
+      // writes 2^63), so only replies while draining carry it.
+      if (status === 204) {
+        if (closeConnection) res.endWithoutBody(0, true);
+        else res.endWithoutBody();
+      } else res.end(text, closeConnection);
     };
     if (this.async) this.res.cork(write);
     else write();

@@ -9,8 +9,13 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ENTRY = path.join(ROOT, 'dist', 'main.js');
 
+const dirs = new Set<string>();
+
+/** A fresh temp dir, removed by killAll() once the servers using it are stopped. */
 export function tempDir(prefix = 'sqlite-api-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.add(dir);
+  return dir;
 }
 
 export interface Running {
@@ -31,6 +36,8 @@ const live = new Set<Running>();
 /** Kills anything a test forgot to stop (call from afterAll/afterEach). */
 export async function killAll(): Promise<void> {
   await Promise.all([...live].map((r) => r.stop('SIGKILL')));
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  dirs.clear();
 }
 
 export interface StartOptions {
