@@ -1,0 +1,158 @@
+// One server process per trial: ours (dist/main.js) or the baseline, on a loopback port chosen by the OS,
+// against its own copy of the seeded database. Also reads the process's CPU time from /proc.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BASELINE_ENTRY, OURS_ENTRY, ROOT } from './paths.js';
+
+export type ServerKind = 'ours' | 'baseline';
+
+export interface RunningServer {
+  kind: ServerKind;
+  pid: number;
+  port: number;
+  url: string;
+  /** The last 64 KB the process wrote (stdout + stderr). */
+  output(): string;
+  /** CPU seconds (user + system, all threads) used so far; NaN where /proc is unavailable. */
+  cpuSeconds(): number;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code or signal. */
+  stop(graceMs?: number): Promise<number | string>;
+}
+
+const live = new Set<RunningServer>();
+
+/** Kills every server still running (on exit or interrupt). */
+export function killAllServers(): void {
+  for (const s of live) {
+    try {
+      process.kill(s.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  live.clear();
+}
+
+let clockTicks: number | undefined;
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+export function procCpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields overall.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
+  } catch {
+    return NaN;
+  }
+}
+
+export interface StartOptions {
+  kind: ServerKind;
+  dbPath: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/** The servers' own settings (src/config.ts, the baseline's), dropped from the inherited environment. */
+const SERVER_ENV =
+  /^(PORT|HOST|DB_PATH|LOG_LEVEL|READERS|READ_QUEUE_MAX|WRITE_\w+|SQLITE_\w+|MAX_BODY_BYTES|SHUTDOWN_TIMEOUT_MS|REQUEST_TIMEOUT_MS|TEST_\w+|REPLICA_URL|LITESTREAM_\w+|BASELINE_\w+)$/;
+
+/** When set, every server runs with --cpu-prof and writes its profiles (one per thread) here. */
+export const profiling = { dir: null as string | null };
+
+export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  const entry = opts.kind === 'ours' ? OURS_ENTRY : BASELINE_ENTRY;
+  if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: build first (npm run build && npm run build:bench)`);
+  // Only what the scenario sets: a READERS or REPLICA_URL left in the caller's shell must not leak in.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !SERVER_ENV.test(k)));
+  const nodeArgs = profiling.dir ? ['--cpu-prof', `--cpu-prof-dir=${profiling.dir}`] : [];
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, entry], {
+    cwd: ROOT,
+    env: { ...inherited, PORT: '0', HOST: '127.0.0.1', DB_PATH: opts.dbPath, LOG_LEVEL: 'info', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (b: Buffer) => {
+    out += b.toString();
+    if (out.length > 65_536) out = out.slice(-65_536);
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+
+  const server: RunningServer = {
+    kind: opts.kind,
+    pid: proc.pid!,
+    port: 0,
+    url: '',
+    output: () => out,
+    cpuSeconds: () => procCpuSeconds(proc.pid!),
+    async stop(graceMs = 20_000) {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+        const r = await exited;
+        clearTimeout(t);
+        live.delete(server);
+        return r;
+      }
+      live.delete(server);
+      return exited;
+    },
+  };
+  live.add(server);
+
+  // The ready line: pino JSON with "msg":"listening" and the port (ours and the baseline log the same).
+  let scanned = 0;
+  server.port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${opts.kind} server did not listen within ${opts.timeoutMs ?? 30_000} ms:\n${out}`));
+    }, opts.timeoutMs ?? 30_000);
+    const check = () => {
+      const lines = out.slice(scanned).split('\n');
+      for (const line of lines.slice(0, -1)) {
+        scanned += line.length + 1;
+        if (!line.includes('"listening"')) continue;
+        try {
+          const rec = JSON.parse(line) as { msg?: string; port?: number };
+          if (rec.msg === 'listening' && typeof rec.port === 'number') {
+            clearTimeout(timer);
+            proc.stdout!.off('data', check);
+            resolve(rec.port);
+            return;
+          }
+        } catch {
+          /* not JSON */
+        }
+      }
+    };
+    proc.stdout!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${opts.kind} server exited (${code}) before listening:\n${out}`));
+    });
+  });
+  server.url = `http://127.0.0.1:${server.port}`;
+  return server;
+}
+
+/** A fresh temp dir with a copy of the seed database in it. */
+export function freshDbCopy(seedPath: string): { dir: string; dbPath: string; remove(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sqlite-bench-'));
+  const dbPath = path.join(dir, 'app.db');
+  fs.copyFileSync(seedPath, dbPath);
+  return { dir, dbPath, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
