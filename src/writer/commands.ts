@@ -1,5 +1,5 @@
 // The write commands, each one prepared statement run inside the batch transaction.
-// Hot-path choices (measured, see bench/README): timestamps come from JS once per batch rather than two
+// Hot-path choices (measured by `npm run bench:micro`): timestamps come from JS once per batch rather than two
 // strftime() calls per row, and rows the writer can build itself are not read back with RETURNING
 // (8.2 -> 3.3 us per insert).
 import type Database from 'better-sqlite3';
