@@ -2,6 +2,7 @@
 // Threads receive the parsed object through workerData and never read env themselves.
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const int = (min: number, max: number) =>
@@ -20,6 +21,16 @@ const bool = z
 export function defaultReaders(cpus: number): number {
   return cpus >= 4 ? Math.min(cpus - 2, 8) : 0;
 }
+
+/** The repo root (parent of src/ or dist/): where litestream.yml sits. */
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+// Litestream 0.5 names Cloud Storage `gs://` and rejects `gcs://`; file:// is for local runs and tests.
+const replicaUrl = z
+  .string()
+  .trim()
+  .refine((u) => !/^gcs:\/\//i.test(u), 'use gs://bucket/path (Litestream 0.5 rejects gcs://)')
+  .refine((u) => /^(gs:\/\/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](\/.*)?|file:\/\/\/.+)$/.test(u), 'must be gs://bucket/path or file:///absolute/dir');
 
 const envSchema = z.object({
   PORT: int(0, 65535).default(8080),
@@ -40,6 +51,22 @@ const envSchema = z.object({
   SQLITE_CACHE_SIZE_KIB: int(1024, 16 * 1024 * 1024).default(65_536),
   MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
+  // Replication (Litestream): off unless REPLICA_URL is set. See docs/deploy-cloud-run.md.
+  REPLICA_URL: replicaUrl.optional(),
+  LITESTREAM_BIN: z.string().min(1).default('litestream'),
+  LITESTREAM_CONFIG: z.string().min(1).optional(),
+  LITESTREAM_SYNC_INTERVAL: z.string().regex(/^[1-9]\d*(ms|s|m)$/, 'must be a duration such as 500ms, 1s or 1m').default('1s'),
+  LITESTREAM_SOCKET: z.string().min(1).optional(),
+  LITESTREAM_METRICS_ADDR: z
+    .string()
+    .regex(/^(off|127\.0\.0\.1:\d{1,5}|localhost:\d{1,5}|\[::1\]:\d{1,5})$/, 'must be off or a loopback host:port (it also serves pprof)')
+    .default('127.0.0.1:9090'),
+  LITESTREAM_CONNECT_TIMEOUT_MS: int(100, 600_000).default(15_000),
+  LITESTREAM_RESTORE_TIMEOUT_MS: int(1000, 3_600_000).default(300_000),
+  LITESTREAM_START_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  LITESTREAM_STOP_TIMEOUT_MS: int(100, 60_000).default(6000),
+  LITESTREAM_MAX_RESTARTS: int(0, 1000).default(5),
+  LITESTREAM_RESTART_DELAY_MS: int(0, 600_000).default(1000),
   /** Test hook only: lets tests prove drain order; never set in production. */
   TEST_WRITER_DELAY_MS: int(0, 10_000).default(0),
 });
@@ -62,6 +89,24 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly shutdownTimeoutMs: number;
   readonly testWriterDelayMs: number;
+  /** Null: no REPLICA_URL, so no Litestream at all. */
+  readonly replication: ReplicationConfig | null;
+}
+
+export interface ReplicationConfig {
+  readonly replicaUrl: string;
+  readonly bin: string;
+  readonly configPath: string;
+  readonly syncInterval: string;
+  readonly socketPath: string;
+  /** '' = Litestream's metrics/pprof listener off. */
+  readonly metricsAddr: string;
+  readonly connectTimeoutMs: number;
+  readonly restoreTimeoutMs: number;
+  readonly startTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly maxRestarts: number;
+  readonly restartDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -85,10 +130,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   const e = parsed.data;
+  const dbPath = path.resolve(e.DB_PATH);
+  let replication: ReplicationConfig | null = null;
+  if (e.REPLICA_URL) {
+    // Next to the database by default; a Unix socket path is limited to 107 bytes.
+    const socketPath = path.resolve(e.LITESTREAM_SOCKET ?? path.join(path.dirname(dbPath), `.${path.basename(dbPath)}-litestream.sock`));
+    if (Buffer.byteLength(socketPath) > 107) {
+      throw new ConfigError(`invalid configuration: LITESTREAM_SOCKET=${JSON.stringify(socketPath)}: a Unix socket path must be at most 107 bytes`);
+    }
+    replication = Object.freeze({
+      replicaUrl: e.REPLICA_URL,
+      bin: e.LITESTREAM_BIN,
+      configPath: path.resolve(e.LITESTREAM_CONFIG ?? path.join(REPO_ROOT, 'litestream.yml')),
+      syncInterval: e.LITESTREAM_SYNC_INTERVAL,
+      socketPath,
+      metricsAddr: e.LITESTREAM_METRICS_ADDR === 'off' ? '' : e.LITESTREAM_METRICS_ADDR,
+      connectTimeoutMs: e.LITESTREAM_CONNECT_TIMEOUT_MS,
+      restoreTimeoutMs: e.LITESTREAM_RESTORE_TIMEOUT_MS,
+      startTimeoutMs: e.LITESTREAM_START_TIMEOUT_MS,
+      stopTimeoutMs: e.LITESTREAM_STOP_TIMEOUT_MS,
+      maxRestarts: e.LITESTREAM_MAX_RESTARTS,
+      restartDelayMs: e.LITESTREAM_RESTART_DELAY_MS,
+    });
+  }
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
-    dbPath: path.resolve(e.DB_PATH),
+    dbPath,
     logLevel: e.LOG_LEVEL,
     readers: e.READERS ?? defaultReaders(os.availableParallelism()),
     readQueueMax: e.READ_QUEUE_MAX,
@@ -101,5 +169,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     maxBodyBytes: e.MAX_BODY_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     testWriterDelayMs: e.TEST_WRITER_DELAY_MS,
+    replication,
   });
 }

@@ -10,6 +10,8 @@ export const ERRORS = {
   payload_too_large: { status: 413, message: 'request body too large' },
   overloaded: { status: 503, message: 'server is overloaded, retry later' },
   unavailable: { status: 503, message: 'server is unavailable' },
+  /** Litestream is not running: writes are refused rather than accepted unreplicated. */
+  replication_down: { status: 503, message: 'replication to the replica is down; writes are refused until it recovers' },
   internal: { status: 500, message: 'internal error' },
 } as const;
 

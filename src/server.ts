@@ -1,4 +1,4 @@
-// Composition: start-up order (writer and migrations, then readers, then listen) and the shutdown drain.
+// Composition: start-up order (restore, writer and migrations, Litestream, readers, listen) and the shutdown drain.
 import fs from 'node:fs';
 import type { us_listen_socket, us_socket } from 'uWebSockets.js';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { loadNativeUws, type App } from './http/uws.js';
 import type { Logger } from './log.js';
 import { m } from './metrics.js';
 import { openReaders, type Readers } from './readers/pool.js';
+import { LitestreamSupervisor } from './replication/index.js';
 import { WriterClient } from './writer/client.js';
 
 export interface Server {
@@ -30,6 +31,21 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
   };
 
+  // With REPLICA_URL: restore a missing database before anything opens it; replicate once migrations ran.
+  const replication = config.replication && new LitestreamSupervisor(config.replication, config.dbPath, log, config.logLevel);
+  if (replication) {
+    await replication.restoreIfNeeded();
+    // Litestream down: refuse writes (503 replication_down) rather than take them unreplicated.
+    replication.onDown = (reason) => {
+      Object.assign(state, { writesRefused: reason, ready: false, notReadyReason: reason });
+      m.ready.set(0);
+    };
+    replication.onUp = () => {
+      Object.assign(state, { writesRefused: undefined, ready: !state.draining, notReadyReason: '' });
+      m.ready.set(state.ready ? 1 : 0);
+    };
+  }
+
   // The writer opens the database and runs migrations before any reader opens it.
   const writer = new WriterClient(config);
   const { sqliteVersion, userVersion } = await writer.ready;
@@ -44,8 +60,10 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
 
   let readers: Readers;
   try {
+    await replication?.start();
     readers = await openReaders(config);
   } catch (err) {
+    await replication?.stop({ timeoutMs: 2000 }).catch(() => {});
     await writer.close({ checkpoint: false }).catch(() => {});
     throw err;
   }
@@ -63,6 +81,7 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
   state.ready = true;
   state.notReadyReason = '';
   m.ready.set(1);
+  if (state.writesRefused) replication?.onDown(state.writesRefused); // it died before we listened
   log.info({ host: config.host, port }, 'listening');
 
   let shutdownPromise: Promise<string[]> | null = null;
@@ -85,9 +104,20 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     } catch (err) {
       failed.push(`close readers: ${(err as Error).message}`);
     }
+    if (replication) {
+      // Everything is committed: Litestream uploads the rest, within what the shutdown budget leaves
+      // (1 s kept for closing the writer and exiting before main.ts's deadline).
+      const budgetMs = Math.min(config.replication!.stopTimeoutMs, config.shutdownTimeoutMs - (performance.now() - t0) - 1000);
+      try {
+        await replication.stop({ timeoutMs: budgetMs });
+      } catch (err) {
+        failed.push(`litestream: ${(err as Error).message}`);
+      }
+    }
     try {
-      // Without a replicator reading the WAL, fold it into the database so the file stands alone.
-      const { checkpointed } = await writer.close({ checkpoint: true });
+      // Without a replicator reading the WAL, fold it into the database so the file stands alone. With one, never:
+      // Litestream owns checkpoints, and a TRUNCATE checkpoint would wait on its read transaction.
+      const { checkpointed } = await writer.close({ checkpoint: !replication });
       log.info({ checkpointed }, 'writer closed');
     } catch (err) {
       failed.push(`close writer: ${(err as Error).message}`);

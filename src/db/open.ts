@@ -23,7 +23,7 @@ export function assertSqliteVersion(db: Database.Database): string {
   return v;
 }
 
-type DbConfig = Pick<Config, 'dbPath' | 'busyTimeoutMs' | 'cacheSizeKib' | 'synchronous'>;
+type DbConfig = Pick<Config, 'dbPath' | 'busyTimeoutMs' | 'cacheSizeKib' | 'synchronous'> & Partial<Pick<Config, 'replication'>>;
 
 /** The only read-write connection: owned by the writer thread. */
 export function openWriter(cfg: DbConfig): Database.Database {
@@ -35,9 +35,14 @@ export function openWriter(cfg: DbConfig): Database.Database {
   db.pragma(`cache_size = -${cfg.cacheSizeKib}`);
   db.pragma('temp_store = MEMORY');
   db.pragma('foreign_keys = ON');
-  // Checkpoints are left to SQLite's PASSIVE auto-checkpoint (never TRUNCATE/RESTART while the app runs),
+  // Without Litestream, checkpoints are left to SQLite's PASSIVE auto-checkpoint (never TRUNCATE/RESTART while the app runs),
   // which does not block readers or wait on Litestream's read transaction.
-  db.pragma('wal_autocheckpoint = 1000');
+  // With Litestream, 0: Litestream 0.5 is then the only checkpointer. It runs PASSIVE checkpoints at 1,000 pages
+  // and every minute (TRUNCATE only past ~121k pages) behind its `_litestream_lock` barrier, after copying the
+  // frames it has not shipped yet. Ours would run inside the writer's commit, cannot reset the WAL past
+  // Litestream's read transaction anyway, and would race its barrier. The WAL cannot grow unchecked: while
+  // Litestream is down the server refuses writes (replication_down).
+  db.pragma(`wal_autocheckpoint = ${cfg.replication ? 0 : 1000}`);
   return db;
 }
 

@@ -24,6 +24,8 @@ export interface AppState {
   draining: boolean;
   /** Why the server is not ready, for /readyz. */
   notReadyReason: string;
+  /** Set while replication is down: writes answer 503 replication_down with this reason. */
+  writesRefused?: string;
 }
 
 export interface AppDeps {
@@ -76,6 +78,7 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): void {
   };
 
   const write = (ex: Exchange, op: WriteOp, reply: (r: WriteResult) => void) => {
+    if (state.writesRefused) throw new AppError('replication_down', state.writesRefused, undefined, { 'Retry-After': '5' });
     ex.goAsync();
     writer.submit(op).then(reply, ex.fail);
   };

@@ -2,7 +2,7 @@
 // and the two steps every write goes through: committed (its transaction is durable locally) and then
 // acknowledged (the client may be answered). Today acknowledgement follows commit at once; a durability gate
 // (e.g. "after Litestream's sync confirms it") plugs in between without touching the writer thread.
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { depthSources, m } from '../metrics.js';
@@ -58,7 +58,7 @@ export class WriterClient {
         reject(new Error(reason));
         this.die(reason);
       };
-      this.port.on('message', (bytes: Uint8Array) => {
+      const onMessage = (bytes: Uint8Array) => {
         const msg = unpack<FromWriter>(bytes);
         switch (msg.t) {
           case 'committed':
@@ -75,9 +75,12 @@ export class WriterClient {
             fail(`writer failed: ${msg.message}`);
             break;
         }
-      });
+      };
+      this.port.on('message', onMessage);
       this.worker.on('error', (err) => fail(`writer thread crashed: ${err.message}`));
       this.worker.on('exit', (code) => {
+        // The thread posts `closed` and ends at once: 'exit' can be dispatched before that message. Read it first.
+        for (let q; !this.finished && (q = receiveMessageOnPort(this.port)); ) onMessage(q.message as Uint8Array);
         if (this.finished) this.exited?.();
         else fail(`writer thread exited (code ${code})`);
       });

@@ -1,0 +1,321 @@
+// Runs `litestream replicate` as a child process of the server (not `replicate -exec`): the server orders
+// restore -> open + migrate -> replicate -> ready, and on shutdown drain -> final upload -> stop. The control
+// socket is the only way we talk to it; its stdout/stderr become our log lines.
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import type { ReplicationConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { m } from '../metrics.js';
+import { control, wholeSeconds } from './control-socket.js';
+import { eachLine, logLitestreamLine, spawnChecked } from './process-io.js';
+import { restoreIfNeeded, type RestoreOutcome } from './restore.js';
+
+export interface SyncResult {
+  status: string;
+  txid: number;
+  replicatedTxid: number;
+}
+
+interface Proc {
+  child: ChildProcess;
+  exited: Promise<string>;
+  /** Set before we stop it on purpose, so its exit is not reported as a failure. */
+  expected: boolean;
+}
+
+type State = 'idle' | 'starting' | 'running' | 'down' | 'stopping' | 'stopped';
+
+/** A healthy run this long resets the restart budget. */
+const STABLE_MS = 60_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+export class LitestreamSupervisor {
+  private state: State = 'idle';
+  private proc: Proc | null = null;
+  private restarts = 0;
+  private upSince = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private restarting: Promise<void> | null = null;
+  private inflight: Promise<SyncResult> | null = null;
+  private queued: Promise<SyncResult> | null = null;
+  private downReason = '';
+  /** POST /sync requests actually sent (callers that ride a pass do not add one). */
+  syncPasses = 0;
+  /** Litestream died while the server runs: stop taking writes. */
+  onDown: (reason: string) => void = () => {};
+  /** Litestream is back (restarted): writes may resume. */
+  onUp: () => void = () => {};
+
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly cfg: ReplicationConfig,
+    private readonly dbPath: string,
+    log: Logger,
+    logLevel: string,
+  ) {
+    this.log = log.child({ component: 'litestream' });
+    // litestream.yml reads these (Litestream expands ${VAR}); LOG_LEVEL overrides the yml's level in Litestream.
+    // Everything else (GOOGLE_APPLICATION_CREDENTIALS, STORAGE_EMULATOR_HOST, ...) passes through.
+    this.env = {
+      ...process.env,
+      DB_PATH: dbPath,
+      REPLICA_URL: cfg.replicaUrl,
+      LITESTREAM_SYNC_INTERVAL: cfg.syncInterval,
+      LITESTREAM_SOCKET: cfg.socketPath,
+      LITESTREAM_METRICS_ADDR: cfg.metricsAddr,
+      LOG_LEVEL: ({ trace: 'debug', debug: 'debug', info: 'info', warn: 'warn' } as Record<string, string>)[logLevel] ?? 'error',
+    };
+    m.litestreamUp.set(0);
+    // An orphaned Litestream would keep a read transaction on the database and race the next one: never leave it.
+    process.once('exit', () => this.proc?.child.kill('SIGKILL'));
+  }
+
+  get up(): boolean {
+    return this.state === 'running';
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.child.pid;
+  }
+
+  /** Before the database is opened: restore it if it is missing and a replica exists. Throws if the replica cannot be read. */
+  restoreIfNeeded(): Promise<RestoreOutcome> {
+    return restoreIfNeeded(this.cfg, this.dbPath, this.env, this.log);
+  }
+
+  /** After migrations: start replicating, and resolve once the control socket answers and a first sync uploaded everything. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new Error(`litestream supervisor: start() in state ${this.state}`);
+    this.state = 'starting';
+    await this.refuseSecondInstance();
+    try {
+      await this.launch(this.cfg.startTimeoutMs, true);
+    } catch (err) {
+      this.state = 'stopped';
+      throw err;
+    }
+    this.markUp();
+  }
+
+  /**
+   * Uploads everything committed before the call (POST /sync, wait). At most one request is in flight: callers
+   * arriving meanwhile may have committed after it started, so they share the next pass instead.
+   */
+  sync(opts: { timeoutMs?: number } = {}): Promise<SyncResult> {
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    if (!this.inflight) {
+      this.inflight = this.syncPass(timeoutMs).finally(() => (this.inflight = null));
+      return this.inflight;
+    }
+    const after = this.inflight.then(
+      () => {},
+      () => {},
+    );
+    return (this.queued ??= after.then(() => {
+      this.queued = null;
+      return this.sync({ timeoutMs });
+    }));
+  }
+
+  /**
+   * Final upload, then Litestream exits, all within timeoutMs: POST /sync (wait) uploads everything committed
+   * (200 = in the replica), POST /stop closes the database on Litestream's side, then SIGTERM, and SIGKILL at the
+   * deadline, because with the replica unreachable /sync, /stop and SIGTERM can each hang far past Cloud Run's 10 s.
+   */
+  async stop(opts: { timeoutMs: number }): Promise<{ txid: number | null; ms: number }> {
+    if (this.state === 'idle' || this.state === 'stopped') return { txid: null, ms: 0 };
+    const t0 = performance.now();
+    const deadline = t0 + Math.max(0, opts.timeoutMs);
+    const left = () => deadline - performance.now();
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    this.state = 'stopping';
+    if (this.restarting) {
+      // A restart still connecting may take its whole start-up timeout: cut it short and start one we can bound.
+      if (this.proc) {
+        this.proc.expected = true;
+        this.proc.child.kill('SIGKILL');
+      }
+      await this.restarting.catch(() => {});
+    }
+    const child = this.proc?.child;
+    const alive = !!child && !this.proc!.expected && child.exitCode === null && child.signalCode === null;
+    let error: Error | null = null;
+    let txid: number | null = null;
+    try {
+      if (!alive) {
+        // Commits made after it died are only local: a fresh instance ships them (restarting is safe, see below).
+        this.log.warn({ budgetMs: Math.round(left()) }, 'litestream is not running at shutdown: starting it once for the final upload');
+        await this.launch(left(), false);
+      }
+      // POST /sync (wait) first: /stop alone uploads nothing from a Litestream that has not initialised the
+      // database yet (one started a moment ago, as above), yet answers 200. /sync forces it and confirms the upload.
+      const synced = await control(this.cfg.socketPath, 'POST', '/sync', { path: this.dbPath, wait: true, timeout: wholeSeconds(left()) }, left());
+      if (synced.status !== 200) throw new Error(`POST /sync answered ${synced.status}: ${String(synced.body.error ?? JSON.stringify(synced.body))}`);
+      txid = typeof synced.body.replicated_txid === 'number' ? synced.body.replicated_txid : null;
+      // Then close it on Litestream's side (releases its read transaction; nothing is left to upload).
+      const r = await control(this.cfg.socketPath, 'POST', '/stop', { path: this.dbPath, timeout: wholeSeconds(left()) }, left());
+      if (r.status !== 200) throw new Error(`POST /stop answered ${r.status}: ${String(r.body.error ?? JSON.stringify(r.body))}`);
+    } catch (err) {
+      error = new Error(`final upload to ${this.cfg.replicaUrl} failed: ${(err as Error).message}`);
+    }
+    await this.terminate(deadline);
+    this.state = 'stopped';
+    m.litestreamUp.set(0);
+    const ms = Math.round(performance.now() - t0);
+    if (error) throw error;
+    this.log.info({ txid, ms }, 'litestream stopped after its final upload');
+    return { txid, ms };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+
+  private async syncPass(timeoutMs: number): Promise<SyncResult> {
+    if (this.state !== 'running') throw new AppError('replication_down', this.downReason || `litestream is ${this.state}`);
+    this.syncPasses++;
+    const t0 = performance.now();
+    try {
+      const r = await control(this.cfg.socketPath, 'POST', '/sync', { path: this.dbPath, wait: true, timeout: wholeSeconds(timeoutMs) }, timeoutMs + 1000);
+      if (r.status !== 200) throw new Error(`POST /sync answered ${r.status}: ${String(r.body.error ?? JSON.stringify(r.body))}`);
+      m.litestreamSyncSeconds.labels('ok').observe((performance.now() - t0) / 1000);
+      return { status: String(r.body.status), txid: Number(r.body.txid), replicatedTxid: Number(r.body.replicated_txid) };
+    } catch (err) {
+      m.litestreamSyncSeconds.labels('failed').observe((performance.now() - t0) / 1000);
+      throw new AppError('replication_down', `sync to the replica failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Two replicators on one database would overwrite each other's replica: refuse if the socket already answers. */
+  private async refuseSecondInstance(): Promise<void> {
+    if (!fs.existsSync(this.cfg.socketPath)) return;
+    const info = await control(this.cfg.socketPath, 'GET', '/info', undefined, 1000).catch(() => null);
+    if (info?.status === 200) {
+      throw new Error(
+        `another Litestream (pid ${String(info.body.pid)}) already answers on ${this.cfg.socketPath}: is another server running on ${this.dbPath}?`,
+      );
+    }
+  }
+
+  /** Spawns `litestream replicate`, waits for its control socket, and optionally for a first full upload. */
+  private async launch(timeoutMs: number, firstSync: boolean): Promise<void> {
+    const t0 = performance.now();
+    const deadline = t0 + timeoutMs;
+    const child = await spawnChecked(this.cfg.bin, ['replicate', '-config', this.cfg.configPath], this.env);
+    eachLine(child.stdout!, (line) => logLitestreamLine(this.log, line, 'stdout'));
+    eachLine(child.stderr!, (line) => logLitestreamLine(this.log, line, 'stderr'));
+    const proc: Proc = {
+      child,
+      expected: false,
+      exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`))),
+    };
+    this.proc = proc;
+    let exitedEarly: string | null = null;
+    void proc.exited.then((how) => {
+      exitedEarly = how;
+      if (!proc.expected && this.proc === proc) this.onExit(how);
+    });
+    try {
+      // Litestream opens the store first and the socket after; a config it cannot use makes it exit instead,
+      // and a socket it cannot bind is only a warning in its log, which the deadline turns into a failure.
+      let info: Record<string, unknown> | null = null;
+      while (!info) {
+        if (exitedEarly) throw new Error(`litestream replicate exited during start-up (${exitedEarly}); see its log lines above`);
+        if (performance.now() > deadline) throw new Error(`litestream control socket ${this.cfg.socketPath} did not answer within ${timeoutMs} ms`);
+        const r = await control(this.cfg.socketPath, 'GET', '/info', undefined, 500).catch(() => null);
+        if (r?.status === 200 && r.body.pid === child.pid) info = r.body;
+        else await new Promise((res) => setTimeout(res, 50));
+      }
+      this.log.info({ litestreamPid: child.pid, version: info.version, ms: Math.round(performance.now() - t0) }, 'litestream started');
+      if (firstSync) {
+        // Proves the replica is writable with these credentials, and that what we start with is in it.
+        const left = deadline - performance.now();
+        const r = await control(this.cfg.socketPath, 'POST', '/sync', { path: this.dbPath, wait: true, timeout: wholeSeconds(left) }, left);
+        if (r.status !== 200) throw new Error(`first sync to ${this.cfg.replicaUrl} failed: ${String(r.body.error ?? r.status)}`);
+        this.log.info({ txid: r.body.txid, replicatedTxid: r.body.replicated_txid, ms: Math.round(performance.now() - t0) }, 'litestream first sync done');
+      }
+    } catch (err) {
+      proc.expected = true;
+      child.kill('SIGKILL');
+      await proc.exited;
+      throw err;
+    }
+  }
+
+  private markUp(): void {
+    this.state = 'running';
+    this.upSince = Date.now();
+    this.downReason = '';
+    m.litestreamUp.set(1);
+  }
+
+  /** Litestream died on its own. */
+  private onExit(how: string): void {
+    if (this.state !== 'running') return;
+    this.state = 'down';
+    m.litestreamUp.set(0);
+    this.downReason = `litestream exited unexpectedly (${how}); writes are refused until it is back`;
+    this.log.error({ how, restartsSoFar: this.restarts }, this.downReason);
+    this.onDown(this.downReason);
+    if (Date.now() - this.upSince > STABLE_MS) this.restarts = 0;
+    this.scheduleRestart();
+  }
+
+  /**
+   * Restarting is safe: Litestream keeps no state that only the dead process knew. On start it compares the
+   * replica's position with its local LTX files and the WAL, fetches what it lacks, and takes a new snapshot
+   * when it cannot prove the WAL is continuous. Nothing rewrites the WAL while it is down: the app never
+   * checkpoints while replicating (wal_autocheckpoint = 0, no TRUNCATE) and writes are refused. We restart only
+   * after the old process has exited, so two never run at once. Bounded by LITESTREAM_MAX_RESTARTS (crash loops).
+   */
+  private scheduleRestart(): void {
+    if (this.restarts >= this.cfg.maxRestarts) {
+      this.log.error({ maxRestarts: this.cfg.maxRestarts }, 'not restarting litestream (LITESTREAM_MAX_RESTARTS): writes stay refused');
+      return;
+    }
+    const delay = Math.min(this.cfg.restartDelayMs * 2 ** this.restarts, MAX_RESTART_DELAY_MS);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.state !== 'down') return;
+      this.restarts++;
+      m.litestreamRestarts.inc();
+      this.log.warn({ attempt: this.restarts }, 'restarting litestream');
+      this.restarting = this.launch(this.cfg.startTimeoutMs, true);
+      this.restarting.then(
+        () => {
+          this.restarting = null;
+          if (this.state !== 'down') return;
+          this.markUp();
+          this.log.info({ restarts: this.restarts }, 'litestream is back: writes resume');
+          this.onUp();
+        },
+        (err: Error) => {
+          this.restarting = null;
+          this.log.error({ err: err.message, attempt: this.restarts }, 'litestream restart failed');
+          if (this.state === 'down') this.scheduleRestart();
+        },
+      );
+    }, delay);
+  }
+
+  /** SIGTERM, then SIGKILL at the deadline (at least 200 ms after the SIGTERM). */
+  private async terminate(deadline: number): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+    proc.expected = true;
+    proc.child.kill('SIGTERM');
+    const wait = Math.max(200, deadline - performance.now());
+    let timer: NodeJS.Timeout | undefined;
+    const how = await Promise.race([proc.exited, new Promise<null>((res) => (timer = setTimeout(() => res(null), wait)))]);
+    clearTimeout(timer);
+    if (how === null) {
+      this.log.error({ litestreamPid: proc.child.pid }, 'litestream did not exit after SIGTERM in time: SIGKILL');
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+    } else {
+      this.log.info({ how }, 'litestream exited');
+    }
+  }
+}

@@ -1,0 +1,81 @@
+// Restore on start with a ~100 MB database (scale to zero, new instance): how long the restore takes and how
+// long from process start to /readyz 200. The data is incompressible so LTX compression cannot flatter it.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../src/db/migrations.js';
+import { migrate } from '../src/db/open.js';
+import { missingTools, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
+import { killLitestreams, replicaEnv } from './helpers/replica.js';
+import { killAll, req, startServer, tempDir, type Running } from './helpers/server.js';
+import { logLines, waitFor } from './helpers/wait.js';
+
+const skip = missingTools();
+const TARGET_BYTES = 100 * 1024 * 1024;
+
+describe.skipIf(skip)('restore on start, ~100 MB', () => {
+  let gcs: Gcs;
+  let s: Running | undefined;
+  beforeAll(async () => {
+    gcs = await startGcs();
+    await gcs.createBucket('large-test');
+  });
+  afterEach(async () => {
+    killLitestreams(s);
+    await s?.stop('SIGKILL');
+    s = undefined;
+  });
+  afterAll(async () => {
+    await killAll();
+    await stopAllGcs();
+  });
+
+  it('a fresh data directory comes up with all ~100 MB restored; prints restore and start-to-ready times', async () => {
+    const url = 'gs://large-test/db';
+    // Build the database directly (as the server's schema would be), ~2 KB of random text per product.
+    const dbPath = path.join(tempDir(), 'app.db');
+    const db = new Database(dbPath);
+    db.pragma('journal_mode = WAL');
+    migrate(db, MIGRATIONS);
+    const insert = db.prepare('INSERT INTO products (name, price, description, stock) VALUES (?, ?, ?, ?)');
+    const rows = Math.ceil(TARGET_BYTES / 2100);
+    db.transaction(() => {
+      for (let i = 0; i < rows; i++) insert.run(`large-${i}`, i, crypto.randomBytes(1440).toString('base64'), i % 100);
+    })();
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    const bytes = fs.statSync(dbPath).size;
+    expect(bytes).toBeGreaterThan(0.9 * TARGET_BYTES);
+
+    // First instance: an existing local database; its first sync uploads all of it.
+    const t0 = performance.now();
+    s = await startServer({ dbPath, env: replicaEnv(gcs, url, { LITESTREAM_START_TIMEOUT_MS: '50000' }), timeoutMs: 55_000 });
+    const uploadMs = performance.now() - t0;
+    expect(await s.stop()).toBe(0);
+
+    // Second instance: fresh disk, same replica.
+    const t1 = performance.now();
+    s = await startServer({ env: replicaEnv(gcs, url), timeoutMs: 55_000 });
+    const server = s;
+    await waitFor(async () => (await req(server.url, 'GET', '/readyz')).status === 200, '/readyz 200', 10_000);
+    const readyMs = performance.now() - t1;
+    const restored = logLines(s, 'database restored from the replica')[0]!;
+    const firstSync = logLines(s, 'litestream first sync done')[0]!;
+    // Litestream 0.5.18 cannot continue the WAL of a restored file: its first sync uploads a full copy as a new L0.
+    const objects = (await (await fetch(`http://${gcs.host}/storage/v1/b/large-test/o?prefix=db/ltx/0/`)).json()) as { items: { name: string; size: string }[] };
+    const l0 = objects.items.map((o) => `${o.name.split('/').pop()} ${(Number(o.size) / 1048576).toFixed(1)} MiB`);
+    console.log(
+      `~100 MB restore on start: database ${(bytes / 1048576).toFixed(1)} MiB, ${rows} rows; first upload (start of the first instance) ` +
+        `${uploadMs.toFixed(0)} ms; restore ${String(restored.ms)} ms (${restored.files} files, ${(Number(restored.bytes) / 1048576).toFixed(1)} MiB fetched); ` +
+        `process start -> /readyz 200 ${readyMs.toFixed(0)} ms, of which Litestream's first sync ${String(firstSync.ms)} ms; L0 files now: ${l0.join(', ')}`,
+    );
+    // Litestream adds two small tables (_litestream_seq, _litestream_lock) to the file it replicates.
+    expect(fs.statSync(s.dbPath).size).toBeGreaterThanOrEqual(bytes);
+    const last = await req(s.url, 'GET', `/products/${rows}`);
+    expect(last.status).toBe(200);
+    expect(last.body.name).toBe(`large-${rows - 1}`);
+    expect((await req(s.url, 'GET', '/products?limit=1')).body.items[0].name).toBe('large-0');
+  });
+});
