@@ -51,7 +51,7 @@ const envSchema = z.object({
   SQLITE_CACHE_SIZE_KIB: int(1024, 16 * 1024 * 1024).default(65_536),
   MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
-  // Replication (Litestream): off unless REPLICA_URL is set. See docs/deploy-cloud-run.md.
+  // Replication (Litestream): off unless REPLICA_URL is set. See README "Deploy to Cloud Run".
   REPLICA_URL: replicaUrl.optional(),
   LITESTREAM_BIN: z.string().min(1).default('litestream'),
   LITESTREAM_CONFIG: z.string().min(1).optional(),
