@@ -16,3 +16,5 @@ export const BASELINE_ENTRY = path.join(ROOT, 'dist-bench', 'bench', 'baseline',
 export const WRK_DIR = path.join(ROOT, 'bench', 'wrk');
 export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 export const RESULTS_MD = path.join(ROOT, 'bench', 'RESULTS.md');
+/** Hand-written analysis that RESULTS.md includes after the targets. */
+export const ANALYSIS_MD = path.join(ROOT, 'bench', 'ANALYSIS.md');

@@ -1,4 +1,6 @@
 // bench/RESULTS.md from one run: machine, method, headline with ratios, targets, one table per scenario.
+import fs from 'node:fs';
+import { ANALYSIS_MD } from './paths.js';
 import type { Machine } from './machine.js';
 import type { Row, ScenarioResult, Settings } from './suite.js';
 import type { TrialResult } from './trial.js';
@@ -316,6 +318,8 @@ export function renderMarkdown(run: RunRecord, jsonFile: string): string {
     out.push(table(['target', 'measured', 'met'], tg.map((t) => [t.label, t.measured, t.met === null ? 'not reached by the steps tried' : t.met ? 'yes' : '**no**'])), '');
   }
   if (run.charts.summary) out.push(`![Throughput, ours vs baseline](results/${run.charts.summary})`, '');
+  // Hand-written: where the time goes for the targets missed (profiles), kept across regenerations.
+  if (fs.existsSync(ANALYSIS_MD)) out.push(fs.readFileSync(ANALYSIS_MD, 'utf8').trim(), '');
   if (run.failures.length > 0) {
     out.push('## Failures', '', ...run.failures.map((f) => '- ' + f.split('\n')[0]), '');
   }
