@@ -1,6 +1,6 @@
 // The read queries, shared by the reader threads and the inline (READERS=0) reader. SQLite itself renders
 // each answer as JSON text (json_object), so no row objects are built and nothing is serialised in JS:
-// a 20-row page costs half as much (73 -> 38 us) and a point read a third less (7.6 -> 5.0 us).
+// a 20-row page costs half as much (75 -> 39 us) and a point read a third less (7.5 -> 5.0 us).
 // JSON numbers keep full precision; a whole REAL renders as e.g. 2.0, the same number as 2.
 import type Database from 'better-sqlite3';
 import type { ReadOp, ReadResult } from '../protocol.js';
@@ -14,12 +14,10 @@ export type ReadExecutor = (op: ReadOp) => ReadResult;
 export function prepareQueries(db: Database.Database): ReadExecutor {
   const json = <P extends unknown[]>(sql: string) => db.prepare<P, string>(sql).pluck();
   const byId = json<[number]>(`SELECT ${PRODUCT_JSON} FROM products WHERE id = ?`);
-  const page = json<[number, number]>(
-    `SELECT json_group_array(${PRODUCT_JSON} ORDER BY id) FROM (SELECT * FROM products ORDER BY id LIMIT ? OFFSET ?)`,
-  );
-  const after = json<[number, number]>(
-    `SELECT json_group_array(${PRODUCT_JSON} ORDER BY id) FROM (SELECT * FROM products WHERE id > ? ORDER BY id LIMIT ?)`,
-  );
+  // One JSON object per row, joined here: cheaper than json_group_array(... ORDER BY id), whose ORDER BY
+  // sorts again, and the order is the query's own.
+  const page = json<[number, number]>(`SELECT ${PRODUCT_JSON} FROM products ORDER BY id LIMIT ? OFFSET ?`);
+  const after = json<[number, number]>(`SELECT ${PRODUCT_JSON} FROM products WHERE id > ? ORDER BY id LIMIT ?`);
   const counter = json<[string]>("SELECT json_object('name', name, 'value', value) FROM counters WHERE name = ?");
 
   return (op) => {
@@ -30,9 +28,9 @@ export function prepareQueries(db: Database.Database): ReadExecutor {
         return counter.get(op.name) ?? null;
       case 'products': {
         const { limit, offset, after: afterId } = op.query;
-        if (afterId !== undefined) return `{"items":${after.get(afterId, limit)},"limit":${limit},"after":${afterId}}`;
+        if (afterId !== undefined) return `{"items":[${after.all(afterId, limit).join(',')}],"limit":${limit},"after":${afterId}}`;
         const off = offset ?? 0;
-        return `{"items":${page.get(limit, off)},"limit":${limit},"offset":${off}}`;
+        return `{"items":[${page.all(limit, off).join(',')}],"limit":${limit},"offset":${off}}`;
       }
     }
   };
