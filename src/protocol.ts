@@ -92,3 +92,6 @@ export type ReadOp =
 
 /** A read answers with the JSON body to send, or null for "no such row". */
 export type ReadResult = string | null;
+
+/** What a reader thread returns per read of a batch: a failing read fails alone. */
+export type ReadOutcome = ReadResult | { err: WireError };

@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import { openReader } from '../db/open.js';
 import { AppError } from '../errors.js';
 import { depthSources, m } from '../metrics.js';
-import type { ReadOp, ReadResult } from '../protocol.js';
+import type { ReadOp, ReadOutcome, ReadResult } from '../protocol.js';
 import { prepareQueries } from './queries.js';
 
 export interface Readers {
@@ -45,23 +45,56 @@ async function poolReaders(config: Config): Promise<Readers> {
   });
   let depth = 0;
   depthSources.reader = () => depth;
-  const done = () => {
-    depth--;
-  };
   const overloaded = () => {
     m.overloaded.labels('read').inc();
     return Promise.reject(new AppError('overloaded', 'read queue is full, retry later', undefined, { 'Retry-After': '1' }));
   };
+
+  // Reads accepted during one event-loop turn go out together: one piscina task per thread carries many
+  // reads, instead of one task (a postMessage each way, a promise, a wake-up) per read.
+  let queued: ReadOp[] = [];
+  let waiting: Waiter[] = [];
+  let scheduled = false;
+  const dispatch = (ops: ReadOp[], ws: Waiter[]) => {
+    (pool.run(ops) as Promise<ReadOutcome[]>).then(
+      (outcomes) => {
+        depth -= ws.length;
+        for (let i = 0; i < ws.length; i++) {
+          const o = outcomes[i];
+          if (typeof o === 'object' && o !== null) ws[i]!.reject(AppError.fromWire(o.err));
+          else ws[i]!.resolve(o ?? null);
+        }
+      },
+      (err: unknown) => {
+        depth -= ws.length;
+        for (const w of ws) w.reject(err);
+      },
+    );
+  };
+  const flush = () => {
+    scheduled = false;
+    const ops = queued;
+    const ws = waiting;
+    queued = [];
+    waiting = [];
+    const tasks = Math.min(config.readers, ops.length);
+    const per = Math.ceil(ops.length / tasks);
+    for (let i = 0; i < ops.length; i += per) dispatch(ops.slice(i, i + per), ws.slice(i, i + per));
+  };
+
   // Every thread opens its connection before we report ready: a bad path fails start-up, not the first GET.
-  await Promise.all(Array.from({ length: config.readers }, () => pool.run({ q: 'counter', name: '_' })));
+  await Promise.all(Array.from({ length: config.readers }, () => pool.run([{ q: 'counter', name: '_' }])));
   return {
     threads: config.readers,
     run(op) {
       if (depth >= config.readQueueMax) return overloaded();
       depth++;
-      const p = pool.run(op) as Promise<ReadResult>;
-      p.then(done, done);
-      return p;
+      queued.push(op);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+      return new Promise<ReadResult>((resolve, reject) => waiting.push({ resolve, reject }));
     },
     get depth() {
       return depth;
@@ -70,4 +103,9 @@ async function poolReaders(config: Config): Promise<Readers> {
       await pool.close();
     },
   };
+}
+
+interface Waiter {
+  resolve: (r: ReadResult) => void;
+  reject: (e: unknown) => void;
 }
