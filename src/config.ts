@@ -51,6 +51,7 @@ const envSchema = z.object({
   SQLITE_CACHE_SIZE_KIB: int(1024, 16 * 1024 * 1024).default(65_536),
   MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
+  REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
   // Replication (Litestream): off unless REPLICA_URL is set. See README "Deploy to Cloud Run".
   REPLICA_URL: replicaUrl.optional(),
   LITESTREAM_BIN: z.string().min(1).default('litestream'),
@@ -88,6 +89,8 @@ export interface Config {
   readonly cacheSizeKib: number;
   readonly maxBodyBytes: number;
   readonly shutdownTimeoutMs: number;
+  /** Longest a request may wait for its answer (uWS's idle timeout does not cover pending responses). */
+  readonly requestTimeoutMs: number;
   readonly testWriterDelayMs: number;
   /** Null: no REPLICA_URL, so no Litestream at all. */
   readonly replication: ReplicationConfig | null;
@@ -168,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     cacheSizeKib: e.SQLITE_CACHE_SIZE_KIB,
     maxBodyBytes: e.MAX_BODY_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     testWriterDelayMs: e.TEST_WRITER_DELAY_MS,
     replication,
   });

@@ -11,6 +11,7 @@ export const ERRORS = {
   overloaded: { status: 503, message: 'server is overloaded, retry later' },
   unavailable: { status: 503, message: 'server is unavailable' },
   /** Litestream is not running: writes are refused rather than accepted unreplicated. */
+  request_timeout: { status: 503, message: 'no answer within the request timeout; a write may still be applied' },
   replication_down: { status: 503, message: 'replication to the replica is down; writes are refused until it recovers' },
   internal: { status: 500, message: 'internal error' },
 } as const;

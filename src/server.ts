@@ -6,7 +6,8 @@ import type { Config } from './config.js';
 import { mountRoutes, type AppState } from './http/app.js';
 import type { Exchange, ExchangeHooks } from './http/exchange.js';
 import { loadNativeUws, type App } from './http/uws.js';
-import type { Logger } from './log.js';
+import { AppError } from './errors.js';
+import { createAccessLog, type Logger } from './log.js';
 import { m } from './metrics.js';
 import { openReaders, type Readers } from './readers/pool.js';
 import { LitestreamSupervisor } from './replication/index.js';
@@ -29,6 +30,7 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     draining: () => state.draining,
     pending,
     onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
+    accessLog: createAccessLog(log),
   };
 
   // With REPLICA_URL: restore a missing database before anything opens it; replicate once migrations ran.
@@ -84,6 +86,18 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
   if (state.writesRefused) replication?.onDown(state.writesRefused); // it died before we listened
   log.info({ host: config.host, port }, 'listening');
 
+  // uWS's idle timeout does not cover a response we owe: answer anything pending for too long.
+  const sweep = setInterval(
+    () => {
+      const cutoff = performance.now() - config.requestTimeoutMs;
+      for (const ex of pending) {
+        if (ex.start < cutoff) ex.error(new AppError('request_timeout', undefined, undefined, { 'Retry-After': '1' }));
+      }
+    },
+    Math.min(1000, Math.ceil(config.requestTimeoutMs / 4)),
+  );
+  sweep.unref();
+
   let shutdownPromise: Promise<string[]> | null = null;
   const shutdown = async (reason: string): Promise<string[]> => {
     const failed: string[] = [];
@@ -93,6 +107,7 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     state.ready = false;
     m.ready.set(0);
     uws.us_listen_socket_close(listenSocket);
+    clearInterval(sweep);
     writer.stopAccepting();
 
     // In-flight requests get their answers (writes commit or fail explicitly).

@@ -13,7 +13,7 @@ import { migrate, openWriter } from '../../src/db/open.js';
 import { mountRoutes, type AppState } from '../../src/http/app.js';
 import type { Exchange, ExchangeHooks } from '../../src/http/exchange.js';
 import { loadNativeUws, type App } from '../../src/http/uws.js';
-import { createLogger } from '../../src/log.js';
+import { createAccessLog, createLogger } from '../../src/log.js';
 import type { Readers } from '../../src/readers/pool.js';
 import type { WriterClient } from '../../src/writer/client.js';
 import { DbThreads } from './pool.js';
@@ -49,6 +49,7 @@ const hooks: ExchangeHooks = {
   draining: () => false,
   pending: new Set<Exchange>(),
   onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
+  accessLog: createAccessLog(log),
 };
 
 const app = uws.App() as App;

@@ -17,7 +17,7 @@ import {
   putProductBody,
 } from '../schemas.js';
 import type { WriterClient } from '../writer/client.js';
-import { Exchange, parseJson, readBody, type ExchangeHooks } from './exchange.js';
+import { Exchange, parseJson, readBody, requestId, requestMethod, type ExchangeHooks } from './exchange.js';
 
 export interface AppState {
   ready: boolean;
@@ -51,7 +51,7 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): void {
   const route = (method: string, pattern: string, handler: Handler, opts: { whileDraining?: boolean } = {}) => {
     const name = `${method} ${pattern}`;
     return (res: HttpResponse, req: HttpRequest) => {
-      const ex = new Exchange(res, name, hooks);
+      const ex = new Exchange(res, name, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks);
       if (state.draining && !opts.whileDraining) {
         ex.error(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
         return;

@@ -1,7 +1,9 @@
 // One request/response exchange on uWS, and the three rules every handler follows, kept in one place:
 // onAborted is registered before anything async, an aborted or finished response is never touched again,
 // and every reply after the handler returned happens inside res.cork().
+import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { AccessEntry } from '../log.js';
 import { AppError, toAppError } from '../errors.js';
 import { observeRequest } from '../metrics.js';
 
@@ -24,6 +26,30 @@ export interface ExchangeHooks {
   /** Exchanges still waiting for an answer (for the shutdown drain). */
   readonly pending: Set<Exchange>;
   onInternalError(err: unknown, route: string): void;
+  /** Access log (one line per answered request), or null when LOG_LEVEL is above info. */
+  readonly accessLog: ((e: AccessEntry) => void) | null;
+}
+
+/**
+ * A client's X-Request-Id is kept if it is 1..128 printable ASCII characters other than `"` and `\\` (so it
+ * can be logged and echoed as is); otherwise one is generated.
+ */
+const REQUEST_ID = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
+/** Methods are logged as sent when they look like one; anything else is logged as OTHER. */
+const METHOD = /^[A-Z]{1,16}$/;
+
+export function requestMethod(req: HttpRequest): string {
+  const m = req.getMethod().toUpperCase();
+  return METHOD.test(m) ? m : 'OTHER';
+}
+
+/** Generated ids: a random per-process prefix and a counter, unique without a UUID's cost per request. */
+const idPrefix = randomBytes(6).toString('hex');
+let idCounter = 0;
+
+export function requestId(req: HttpRequest): string {
+  const given = req.getHeader('x-request-id');
+  return given !== '' && REQUEST_ID.test(given) ? given : `${idPrefix}-${(++idCounter).toString(36)}`;
 }
 
 export class Exchange {
@@ -31,11 +57,15 @@ export class Exchange {
   done = false;
   /** True once the handler returned and the exchange waits on something async. */
   private async = false;
-  private readonly start = performance.now();
+  readonly start = performance.now();
 
   constructor(
     readonly res: HttpResponse,
     readonly route: string,
+    /** Echoed in X-Request-Id and logged. */
+    readonly id: string,
+    /** The request's method as sent (routes registered for any method log what was asked). */
+    readonly method: string,
     private readonly hooks: ExchangeHooks,
   ) {}
 
@@ -83,6 +113,7 @@ export class Exchange {
     const write = () => {
       const res = this.res;
       res.writeStatus(STATUS[status] ?? `${status} Status`);
+      res.writeHeader('X-Request-Id', this.id);
       if (headers) for (const k in headers) if (k !== 'Connection') res.writeHeader(k, headers[k]!);
       if (text.length > 0) {
         res.writeHeader('Content-Type', contentType);
@@ -106,7 +137,10 @@ export class Exchange {
     if (this.done) return;
     this.done = true;
     if (this.async) this.hooks.pending.delete(this);
-    observeRequest(this.route, status, (performance.now() - this.start) / 1000);
+    const ms = performance.now() - this.start;
+    observeRequest(this.route, status, ms / 1000);
+    // Never the body: only what identifies the request and its outcome.
+    this.hooks.accessLog?.({ reqId: this.id, method: this.method, route: this.route, status, ms: Math.round(ms * 1000) / 1000 });
   }
 }
 

@@ -87,6 +87,7 @@ function runBatches(): void {
     try {
       const r = runner.run(ops);
       msg = { t: 'committed', ids, results: r.results, commitMs: r.commitMs, busyRetries: r.busyRetries };
+      log.debug({ commands: n, commitMs: Math.round(r.commitMs * 1000) / 1000, busyRetries: r.busyRetries }, 'batch committed');
     } catch (err) {
       // The transaction itself failed (disk full, I/O error): nothing in it committed.
       log.error({ err, commands: n }, 'write batch failed; none of it committed');
