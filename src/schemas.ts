@@ -77,3 +77,28 @@ export function issueDetails(error: z.ZodError, prefix: string): { path: string;
     message: i.message,
   }));
 }
+
+// ---- response shapes (documentation: /openapi.json) ----
+
+const isoTime = z.string().describe('ISO-8601 UTC timestamp, millisecond precision');
+export const productSchema = z.strictObject({
+  id: z.number().int().min(1),
+  name: productName,
+  price: productPrice,
+  description: productDescription,
+  stock: productStock,
+  created_at: isoTime,
+  updated_at: isoTime,
+});
+export const counterSchema = z.strictObject({ name: counterName, value: z.number().int() });
+export const productPageSchema = z.union([
+  z.strictObject({ items: z.array(productSchema), limit: z.number().int(), offset: z.number().int() }),
+  z.strictObject({ items: z.array(productSchema), limit: z.number().int(), after: z.number().int() }),
+]);
+export const errorSchema = z.strictObject({
+  error: z.strictObject({
+    code: z.string(),
+    message: z.string(),
+    details: z.array(z.unknown()).optional(),
+  }),
+});

@@ -72,7 +72,8 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
   log.info({ readers: readers.threads, mode: readers.threads === 0 ? 'inline' : 'pool' }, 'readers ready');
 
   const app = uws.App() as App;
-  mountRoutes(app, { config, writer, readers, state, hooks });
+  const routes = mountRoutes(app, { config, writer, readers, state, hooks });
+  log.debug({ routes: routes.map(([method, pattern]) => `${method} ${pattern}`) }, 'routes registered');
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
     // Exclusive: a second server on the same port must fail, not share it through SO_REUSEPORT.
     app.listen(config.host, config.port, uws.LIBUS_LISTEN_EXCLUSIVE_PORT, (ls) =>

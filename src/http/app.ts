@@ -17,6 +17,7 @@ import {
   putProductBody,
 } from '../schemas.js';
 import type { WriterClient } from '../writer/client.js';
+import { openApiDocument } from './openapi.js';
 import { Exchange, parseJson, readBody, requestId, requestMethod, type ExchangeHooks } from './exchange.js';
 
 export interface AppState {
@@ -44,8 +45,15 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z
   return r.data;
 }
 
-export function mountRoutes(app: TemplatedApp, deps: AppDeps): void {
+/** Registers every route on `app`; returns what was registered, as [METHOD, pattern] pairs. */
+export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][] {
   const { config, writer, readers, state, hooks } = deps;
+  const registered: [string, string][] = [];
+  const methods = { GET: 'get', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
+  const on = (method: keyof typeof methods, pattern: string, handler: Handler, opts?: { whileDraining?: boolean }) => {
+    app[methods[method]](pattern, route(method, pattern, handler, opts));
+    registered.push([method, pattern]);
+  };
 
   /** Wraps a handler: exchange set-up, drain refusal, and synchronous throws turned into error replies. */
   const route = (method: string, pattern: string, handler: Handler, opts: { whileDraining?: boolean } = {}) => {
@@ -98,112 +106,76 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): void {
     ex.json(status, r.body, status === 201 ? { Location: `/products/${r.id}` } : undefined);
 
   // ---- products ----
-  app.post(
-    '/products',
-    route('POST', '/products', (ex, req) =>
-      withBody(ex, req, undefined, (body) =>
-        write(ex, { op: 'createProduct', data: parse(createProductBody, body, 'body') }, productReply(ex, 201)),
-      ),
+  on('POST', '/products', (ex, req) =>
+    withBody(ex, req, undefined, (body) =>
+      write(ex, { op: 'createProduct', data: parse(createProductBody, body, 'body') }, productReply(ex, 201)),
     ),
   );
-  app.get(
-    '/products',
-    route('GET', '/products', (ex, req) => {
-      const query = parse(listQuery, Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')), 'query');
-      read(ex, { q: 'products', query });
-    }),
-  );
-  app.get(
-    '/products/:id',
-    route('GET', '/products/:id', (ex, req) => read(ex, { q: 'product', id: parse(productId, req.getParameter(0), 'id') })),
-  );
-  app.put(
-    '/products/:id',
-    route('PUT', '/products/:id', (ex, req) => {
-      const id = parse(productId, req.getParameter(0), 'id');
-      withBody(ex, req, undefined, (body) =>
-        write(ex, { op: 'putProduct', id, data: parse(putProductBody, body, 'body') }, productReply(ex, 200)),
-      );
-    }),
-  );
-  app.patch(
-    '/products/:id',
-    route('PATCH', '/products/:id', (ex, req) => {
-      const id = parse(productId, req.getParameter(0), 'id');
-      withBody(ex, req, undefined, (body) =>
-        write(ex, { op: 'patchProduct', id, data: parse(patchProductBody, body, 'body') }, productReply(ex, 200)),
-      );
-    }),
-  );
-  app.del(
-    '/products/:id',
-    route('DELETE', '/products/:id', (ex, req) => {
-      const id = parse(productId, req.getParameter(0), 'id');
-      write(ex, { op: 'deleteProduct', id }, () => ex.json(204, null));
-    }),
-  );
+  on('GET', '/products', (ex, req) => {
+    const query = parse(listQuery, Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')), 'query');
+    read(ex, { q: 'products', query });
+  });
+  on('GET', '/products/:id', (ex, req) => read(ex, { q: 'product', id: parse(productId, req.getParameter(0), 'id') }));
+  on('PUT', '/products/:id', (ex, req) => {
+    const id = parse(productId, req.getParameter(0), 'id');
+    withBody(ex, req, undefined, (body) =>
+      write(ex, { op: 'putProduct', id, data: parse(putProductBody, body, 'body') }, productReply(ex, 200)),
+    );
+  });
+  on('PATCH', '/products/:id', (ex, req) => {
+    const id = parse(productId, req.getParameter(0), 'id');
+    withBody(ex, req, undefined, (body) =>
+      write(ex, { op: 'patchProduct', id, data: parse(patchProductBody, body, 'body') }, productReply(ex, 200)),
+    );
+  });
+  on('DELETE', '/products/:id', (ex, req) => {
+    const id = parse(productId, req.getParameter(0), 'id');
+    write(ex, { op: 'deleteProduct', id }, () => ex.json(204, null));
+  });
 
   // ---- counters ----
-  app.get(
-    '/counters/:name',
-    route('GET', '/counters/:name', (ex, req) => read(ex, { q: 'counter', name: parse(counterName, req.getParameter(0), 'name') })),
-  );
-  app.post(
-    '/counters/:name/increment',
-    route('POST', '/counters/:name/increment', (ex, req) => {
-      const name = parse(counterName, req.getParameter(0), 'name');
-      withBody(ex, req, {}, (body) => {
-        const { by } = parse(incrementBody, body, 'body');
-        write(ex, { op: 'increment', name, by: by ?? 1 }, (r) => ex.json(200, r.body));
-      });
-    }),
-  );
+  on('GET', '/counters/:name', (ex, req) => read(ex, { q: 'counter', name: parse(counterName, req.getParameter(0), 'name') }));
+  on('POST', '/counters/:name/increment', (ex, req) => {
+    const name = parse(counterName, req.getParameter(0), 'name');
+    withBody(ex, req, {}, (body) => {
+      const { by } = parse(incrementBody, body, 'body');
+      write(ex, { op: 'increment', name, by: by ?? 1 }, (r) => ex.json(200, r.body));
+    });
+  });
 
   // ---- operations ----
-  app.get(
-    '/healthz',
-    route('GET', '/healthz', (ex) => ex.json(200, { status: 'ok' }), { whileDraining: true }),
-  );
-  app.get(
+  const always = { whileDraining: true };
+  on('GET', '/healthz', (ex) => ex.json(200, { status: 'ok' }), always);
+  on(
+    'GET',
     '/readyz',
-    route(
-      'GET',
-      '/readyz',
-      (ex) => {
-        if (state.ready && !state.draining) ex.json(200, { status: 'ready' });
-        else
-          ex.json(503, {
-            status: state.draining ? 'draining' : 'not_ready',
-            reason: state.draining ? 'server is shutting down' : state.notReadyReason,
-          });
-      },
-      { whileDraining: true },
-    ),
+    (ex) => {
+      if (state.ready && !state.draining) ex.json(200, { status: 'ready' });
+      else
+        ex.json(503, {
+          status: state.draining ? 'draining' : 'not_ready',
+          reason: state.draining ? 'server is shutting down' : state.notReadyReason,
+        });
+    },
+    always,
   );
-  app.get(
+  on(
+    'GET',
     '/metrics',
-    route(
-      'GET',
-      '/metrics',
-      (ex) => {
-        ex.goAsync();
-        registry.metrics().then((text) => ex.text(200, registry.contentType, text), ex.fail);
-      },
-      { whileDraining: true },
-    ),
+    (ex) => {
+      ex.goAsync();
+      registry.metrics().then((text) => ex.text(200, registry.contentType, text), ex.fail);
+    },
+    always,
   );
+  const openApiJson = JSON.stringify(openApiDocument());
+  on('GET', '/openapi.json', (ex) => ex.json(200, openApiJson), always);
 
-  // ---- 405 for known paths, 404 for everything else ----
-  const allow: [string, string][] = [
-    ['/products', 'GET, POST'],
-    ['/products/:id', 'GET, PUT, PATCH, DELETE'],
-    ['/counters/:name', 'GET'],
-    ['/counters/:name/increment', 'POST'],
-    ['/healthz', 'GET'],
-    ['/readyz', 'GET'],
-    ['/metrics', 'GET'],
-  ];
-  for (const [pattern, methods] of allow) {
+  // ---- 405 (with Allow) for known paths, 404 for everything else ----
+  const allowed = new Map<string, string[]>();
+  for (const [method, pattern] of registered) allowed.set(pattern, [...(allowed.get(pattern) ?? []), method]);
+  for (const [pattern, list] of allowed) {
+    const methods = list.join(', ');
     app.any(
       pattern,
       route('ANY', pattern, (ex, req) => {
@@ -219,6 +191,7 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): void {
       throw new AppError('not_found', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`);
     }),
   );
+  return registered;
 }
 
 function notFoundMessage(op: ReadOp): string {

@@ -1,0 +1,157 @@
+// The OpenAPI 3.1 document served at /openapi.json, generated from the same zod schemas that validate requests
+// (JSON Schema 2020-12, which OpenAPI 3.1 uses as is). A test checks it against the routes the server registers.
+import { z } from 'zod';
+import { ERRORS, type ErrorCode } from '../errors.js';
+import {
+  counterName,
+  counterSchema,
+  createProductBody,
+  errorSchema,
+  incrementBody,
+  listQuery,
+  patchProductBody,
+  productId,
+  productPageSchema,
+  productSchema,
+  putProductBody,
+} from '../schemas.js';
+
+type Json = Record<string, unknown>;
+
+function schema(s: z.ZodType, io: 'input' | 'output'): Json {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Json;
+  return rest;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (s: Json) => ({ 'application/json': { schema: s } });
+
+/** Error responses by status, each listing the codes it can carry. */
+function errors(...codes: ErrorCode[]): Json {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const c of codes) byStatus.set(ERRORS[c].status, [...(byStatus.get(ERRORS[c].status) ?? []), c]);
+  const out: Json = {};
+  for (const [status, list] of byStatus) {
+    out[String(status)] = { description: `error: ${list.join(', ')}`, content: json(ref('Error')) };
+  }
+  return out;
+}
+
+const pathParam = (name: string, s: z.ZodType, description: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  description,
+  schema: schema(s, 'input'),
+});
+
+const body = (s: z.ZodType, required = true) => ({ required, content: json(schema(s, 'input')) });
+
+// Errors any route can answer: overload, drain, timeout, internal.
+const common: ErrorCode[] = ['overloaded', 'unavailable', 'request_timeout', 'internal'];
+const writeErrors: ErrorCode[] = [...common, 'replication_down', 'invalid_json', 'payload_too_large'];
+const idParam = pathParam('id', productId, 'product id (positive integer)');
+const nameParam = pathParam('name', counterName, 'counter name');
+
+export function openApiDocument(): Json {
+  const listShape = listQuery.shape;
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'sqlite-api-server',
+      version: '1',
+      description:
+        'Products and counters on SQLite: one group-committing writer, read-only readers. Every response carries X-Request-Id.',
+    },
+    paths: {
+      '/products': {
+        get: {
+          operationId: 'listProducts',
+          summary: 'Products ordered by id: offset pagination, or keyset with `after` (not both)',
+          parameters: [
+            { name: 'limit', in: 'query', description: '1..100, default 20', schema: schema(listShape.limit, 'input') },
+            { name: 'offset', in: 'query', description: 'rows to skip', schema: schema(listShape.offset, 'input') },
+            { name: 'after', in: 'query', description: 'only ids greater than this', schema: schema(listShape.after, 'input') },
+          ],
+          responses: { '200': { description: 'a page', content: json(ref('ProductPage')) }, ...errors('validation_failed', ...common) },
+        },
+        post: {
+          operationId: 'createProduct',
+          requestBody: body(createProductBody),
+          responses: {
+            '201': {
+              description: 'created',
+              headers: { Location: { schema: { type: 'string' }, description: '/products/{id}' } },
+              content: json(ref('Product')),
+            },
+            ...errors('validation_failed', 'conflict', ...writeErrors),
+          },
+        },
+      },
+      '/products/{id}': {
+        parameters: [idParam],
+        get: {
+          operationId: 'getProduct',
+          responses: { '200': { description: 'the product', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', ...common) },
+        },
+        put: {
+          operationId: 'replaceProduct',
+          summary: 'Replaces the product: omitted optional fields reset to their defaults',
+          requestBody: body(putProductBody),
+          responses: { '200': { description: 'replaced', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...writeErrors) },
+        },
+        patch: {
+          operationId: 'updateProduct',
+          requestBody: body(patchProductBody),
+          responses: { '200': { description: 'updated', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...writeErrors) },
+        },
+        delete: {
+          operationId: 'deleteProduct',
+          responses: { '204': { description: 'deleted' }, ...errors('validation_failed', 'not_found', ...writeErrors) },
+        },
+      },
+      '/counters/{name}': {
+        parameters: [nameParam],
+        get: {
+          operationId: 'getCounter',
+          responses: { '200': { description: 'the counter', content: json(ref('Counter')) }, ...errors('validation_failed', 'not_found', ...common) },
+        },
+      },
+      '/counters/{name}/increment': {
+        parameters: [nameParam],
+        post: {
+          operationId: 'incrementCounter',
+          summary: 'Adds `by` (default 1); a missing counter starts at 0. Answers the value right after this increment.',
+          requestBody: body(incrementBody, false),
+          responses: { '200': { description: 'the new value', content: json(ref('Counter')) }, ...errors('validation_failed', 'conflict', ...writeErrors) },
+        },
+      },
+      '/healthz': {
+        get: { operationId: 'health', responses: { '200': { description: 'the process runs', content: json({ type: 'object' }) } } },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'ready',
+          responses: {
+            '200': { description: 'ready', content: json({ type: 'object' }) },
+            '503': { description: 'starting, draining, or replication down', content: json({ type: 'object' }) },
+          },
+        },
+      },
+      '/metrics': {
+        get: { operationId: 'metrics', responses: { '200': { description: 'Prometheus text', content: { 'text/plain': { schema: { type: 'string' } } } } } },
+      },
+      '/openapi.json': {
+        get: { operationId: 'openapi', responses: { '200': { description: 'this document', content: json({ type: 'object' }) } } },
+      },
+    },
+    components: {
+      schemas: {
+        Product: schema(productSchema, 'output'),
+        ProductPage: schema(productPageSchema, 'output'),
+        Counter: schema(counterSchema, 'output'),
+        Error: schema(errorSchema, 'output'),
+      },
+    },
+  };
+}

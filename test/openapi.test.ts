@@ -1,0 +1,44 @@
+// /openapi.json is generated from the zod schemas; it must describe exactly the routes the server registers.
+import { afterAll, describe, expect, it } from 'vitest';
+import { killAll, req, startServer } from './helpers/server.js';
+import { logLines } from './helpers/wait.js';
+
+afterAll(killAll);
+
+describe('OpenAPI document', () => {
+  it('lists every registered route and nothing else, with bodies, parameters and error shapes', async () => {
+    const s = await startServer({ env: { LOG_LEVEL: 'debug' } });
+    const r = await req(s.url, 'GET', '/openapi.json');
+    expect(r.status).toBe(200);
+    const doc = r.body;
+    expect(doc.openapi).toBe('3.1.0');
+
+    const registered = (logLines(s, 'routes registered')[0]?.routes as string[]).slice().sort();
+    const documented: string[] = [];
+    for (const [path, item] of Object.entries<Record<string, unknown>>(doc.paths)) {
+      for (const method of Object.keys(item)) {
+        if (method === 'parameters') continue;
+        documented.push(`${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`);
+      }
+    }
+    expect(documented.sort()).toEqual(registered);
+    expect(registered.length).toBeGreaterThanOrEqual(11);
+
+    // Bodies come from the same schemas the server validates with.
+    const create = doc.paths['/products'].post.requestBody.content['application/json'].schema;
+    expect(create).toMatchObject({ type: 'object', required: ['name', 'price'], additionalProperties: false });
+    expect(create.properties.name).toMatchObject({ type: 'string', minLength: 1, maxLength: 200 });
+    expect(doc.paths['/products/{id}'].parameters[0]).toMatchObject({ name: 'id', in: 'path', required: true });
+    expect(doc.paths['/products/{id}'].delete.responses['404'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Error',
+    });
+    expect(Object.keys(doc.components.schemas).sort()).toEqual(['Counter', 'Error', 'Product', 'ProductPage']);
+
+    // A real response conforms to the documented Product shape (required keys, no extras).
+    const p = (await req(s.url, 'POST', '/products', { name: 'doc', price: 2 })).body;
+    const product = doc.components.schemas.Product;
+    expect(Object.keys(p).sort()).toEqual(Object.keys(product.properties).sort());
+    expect(product.required.slice().sort()).toEqual(Object.keys(p).sort());
+    expect(await s.stop()).toBe(0);
+  });
+});
