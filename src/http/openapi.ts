@@ -69,9 +69,10 @@ export function openApiDocument(): Json {
           operationId: 'listProducts',
           summary: 'Products ordered by id: offset pagination, or keyset with `after` (not both)',
           parameters: [
-            { name: 'limit', in: 'query', description: '1..100, default 20', schema: schema(listShape.limit, 'input') },
-            { name: 'offset', in: 'query', description: 'rows to skip', schema: schema(listShape.offset, 'input') },
-            { name: 'after', in: 'query', description: 'only ids greater than this', schema: schema(listShape.after, 'input') },
+            // Documented as the integers they parse to (a query string carries them as text), from listQuery.
+            { name: 'limit', in: 'query', description: 'page size', schema: { ...schema(listShape.limit.unwrap().out, 'input'), default: 20 } },
+            { name: 'offset', in: 'query', description: 'rows to skip (not with after)', schema: schema(listShape.offset.unwrap().out, 'input') },
+            { name: 'after', in: 'query', description: 'only ids greater than this (not with offset)', schema: schema(listShape.after.unwrap().out, 'input') },
           ],
           responses: { '200': { description: 'a page', content: json(ref('ProductPage')) }, ...errors('validation_failed', ...common) },
         },

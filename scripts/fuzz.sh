@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `npm run fuzz`: schemathesis against /openapi.json of a real server on a temp database. Every operation, every
+# phase that uses the documented methods; fails on any 5xx, any response that breaks its documented schema, and
+# any status code the document does not declare.
+# Needs schemathesis (pip install "schemathesis==$SCHEMATHESIS_VERSION"); `.ci/run` installs it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+command -v schemathesis >/dev/null || { echo "schemathesis is not installed: pip install 'schemathesis==4.32.5'" >&2; exit 1; }
+dir="$(mktemp -d)"
+log="$dir/server.log"
+PORT=0 HOST=127.0.0.1 DB_PATH="$dir/app.db" LOG_LEVEL=info node dist/main.js >"$log" 2>&1 &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 1 100); do
+  port="$(grep -o '"port":[0-9]*,"msg":"listening"' "$log" | grep -o '[0-9]*' | head -n 1 || true)"
+  [ -n "$port" ] && break
+  kill -0 $pid 2>/dev/null || { cat "$log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "server did not start" >&2; cat "$log" >&2; exit 1; }
+
+# The coverage phase also sends methods the document does not list (e.g. QUERY); uWS 20.30 closes the connection
+# on a method it does not know, which schemathesis reports as a network error, so that phase is left out.
+status=0
+schemathesis run "http://127.0.0.1:$port/openapi.json" \
+  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+  --phases examples,fuzzing,stateful \
+  --max-examples "${FUZZ_EXAMPLES:-100}" \
+  --request-timeout 10 \
+  --seed "${FUZZ_SEED:-1}" || status=$?
+grep -c '"msg":"request"' "$log" | xargs -I{} echo "server answered {} requests" >&2
+exit $status
