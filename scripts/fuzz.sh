@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-command -v schemathesis >/dev/null || { echo "schemathesis is not installed: pip install 'schemathesis==4.32.5'" >&2; exit 1; }
+# Through the interpreter pip installed it into (a pyenv shim may not exist until `pyenv rehash`).
+st() { python3 -m schemathesis.cli "$@"; }
+st --version >/dev/null 2>&1 || { echo "schemathesis is not installed: python3 -m pip install 'schemathesis==4.32.5'" >&2; exit 1; }
 dir="$(mktemp -d)"
 log="$dir/server.log"
 PORT=0 HOST=127.0.0.1 DB_PATH="$dir/app.db" LOG_LEVEL=info node dist/main.js >"$log" 2>&1 &
@@ -23,7 +25,7 @@ done
 # The coverage phase also sends methods the document does not list (e.g. QUERY); uWS 20.30 closes the connection
 # on a method it does not know, which schemathesis reports as a network error, so that phase is left out.
 status=0
-schemathesis run "http://127.0.0.1:$port/openapi.json" \
+st run "http://127.0.0.1:$port/openapi.json" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --phases examples,fuzzing,stateful \
   --max-examples "${FUZZ_EXAMPLES:-100}" \
