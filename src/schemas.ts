@@ -1,9 +1,12 @@
 // Request schemas: validated at the HTTP boundary; the same schemas give the types used inward.
 import { z } from 'zod';
 
-export const productName = z.string().min(1).max(200);
+// SQLite's length() stops at U+0000, so the table's CHECKs would refuse what zod let through (a 409 where a
+// 400 is due); NUL has no place in these fields anyway.
+const noNul = (s: z.ZodString) => s.regex(/^[^\u0000]*$/, 'must not contain U+0000 (NUL)');
+export const productName = noNul(z.string().min(1).max(200));
 export const productPrice = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
-export const productDescription = z.string().max(2000);
+export const productDescription = noNul(z.string().max(2000));
 export const productStock = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const createProductBody = z.strictObject({
