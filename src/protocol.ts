@@ -20,12 +20,19 @@ export function unpack<T>(bytes: Uint8Array): T {
 
 // ---------- writer ----------
 
-export type WriteOp =
+/** Idempotency-Key of a write, with the fingerprint of the request it was first used for. */
+export interface IdempotencyTag {
+  key: string;
+  fingerprint: string;
+}
+
+export type WriteOp = (
   | { op: 'createProduct'; data: CreateProduct }
   | { op: 'putProduct'; id: number; data: CreateProduct }
   | { op: 'patchProduct'; id: number; data: PatchProduct }
   | { op: 'deleteProduct'; id: number }
-  | { op: 'increment'; name: string; by: number };
+  | { op: 'increment'; name: string; by: number }
+) & { idem?: IdempotencyTag };
 
 /**
  * A committed command's answer, serialised on the writer thread so the main thread only copies bytes:

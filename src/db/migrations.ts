@@ -18,4 +18,14 @@ export const MIGRATIONS: readonly string[] = [
      -- JSON numbers are IEEE doubles: keep values exactly representable for clients.
      value INTEGER NOT NULL CHECK (value BETWEEN -9007199254740991 AND 9007199254740991)
    ) STRICT, WITHOUT ROWID;`,
+  // Idempotency keys: the outcome of the first request with a key, written in the same transaction as its command.
+  `CREATE TABLE idempotency (
+     key         TEXT    PRIMARY KEY,
+     -- sha256 of method, path and the parsed JSON body: a different request with the same key is refused.
+     fingerprint TEXT    NOT NULL,
+     -- {"ok": {"body", "id"?}} or {"err": {"code", "message", "details"?}}
+     outcome     TEXT    NOT NULL,
+     created_at  INTEGER NOT NULL  -- ms since the epoch
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX idempotency_created_at ON idempotency (created_at);`,
 ];

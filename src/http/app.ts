@@ -17,6 +17,7 @@ import {
   putProductBody,
 } from '../schemas.js';
 import type { WriterClient } from '../writer/client.js';
+import { idempotencyKey } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { Exchange, parseJson, readBody, requestId, requestMethod, type ExchangeHooks } from './exchange.js';
 
@@ -106,11 +107,12 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
     ex.json(status, r.body, status === 201 ? { Location: `/products/${r.id}` } : undefined);
 
   // ---- products ----
-  on('POST', '/products', (ex, req) =>
+  on('POST', '/products', (ex, req) => {
+    const idem = idempotencyKey(req);
     withBody(ex, req, undefined, (body) =>
-      write(ex, { op: 'createProduct', data: parse(createProductBody, body, 'body') }, productReply(ex, 201)),
-    ),
-  );
+      write(ex, { op: 'createProduct', data: parse(createProductBody, body, 'body'), idem: idem?.(body) }, productReply(ex, 201)),
+    );
+  });
   on('GET', '/products', (ex, req) => {
     const query = parse(listQuery, Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')), 'query');
     read(ex, { q: 'products', query });
@@ -118,28 +120,31 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
   on('GET', '/products/:id', (ex, req) => read(ex, { q: 'product', id: parse(productId, req.getParameter(0), 'id') }));
   on('PUT', '/products/:id', (ex, req) => {
     const id = parse(productId, req.getParameter(0), 'id');
+    const idem = idempotencyKey(req);
     withBody(ex, req, undefined, (body) =>
-      write(ex, { op: 'putProduct', id, data: parse(putProductBody, body, 'body') }, productReply(ex, 200)),
+      write(ex, { op: 'putProduct', id, data: parse(putProductBody, body, 'body'), idem: idem?.(body) }, productReply(ex, 200)),
     );
   });
   on('PATCH', '/products/:id', (ex, req) => {
     const id = parse(productId, req.getParameter(0), 'id');
+    const idem = idempotencyKey(req);
     withBody(ex, req, undefined, (body) =>
-      write(ex, { op: 'patchProduct', id, data: parse(patchProductBody, body, 'body') }, productReply(ex, 200)),
+      write(ex, { op: 'patchProduct', id, data: parse(patchProductBody, body, 'body'), idem: idem?.(body) }, productReply(ex, 200)),
     );
   });
   on('DELETE', '/products/:id', (ex, req) => {
     const id = parse(productId, req.getParameter(0), 'id');
-    write(ex, { op: 'deleteProduct', id }, () => ex.json(204, null));
+    write(ex, { op: 'deleteProduct', id, idem: idempotencyKey(req)?.(null) }, () => ex.json(204, null));
   });
 
   // ---- counters ----
   on('GET', '/counters/:name', (ex, req) => read(ex, { q: 'counter', name: parse(counterName, req.getParameter(0), 'name') }));
   on('POST', '/counters/:name/increment', (ex, req) => {
     const name = parse(counterName, req.getParameter(0), 'name');
+    const idem = idempotencyKey(req);
     withBody(ex, req, {}, (body) => {
       const { by } = parse(incrementBody, body, 'body');
-      write(ex, { op: 'increment', name, by: by ?? 1 }, (r) => ex.json(200, r.body));
+      write(ex, { op: 'increment', name, by: by ?? 1, idem: idem?.(body) }, (r) => ex.json(200, r.body));
     });
   });
 

@@ -16,6 +16,7 @@ const STATUS: Record<number, string> = {
   405: '405 Method Not Allowed',
   409: '409 Conflict',
   413: '413 Payload Too Large',
+  422: '422 Unprocessable Content',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
 };

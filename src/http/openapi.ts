@@ -49,7 +49,15 @@ const body = (s: z.ZodType, required = true) => ({ required, content: json(schem
 
 // Errors any route can answer: overload, drain, timeout, internal.
 const common: ErrorCode[] = ['overloaded', 'unavailable', 'request_timeout', 'internal'];
-const writeErrors: ErrorCode[] = [...common, 'replication_down', 'invalid_json', 'payload_too_large'];
+const writeErrors: ErrorCode[] = [...common, 'replication_down', 'invalid_json', 'payload_too_large', 'idempotency_key_reused'];
+const idempotencyHeader = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Optional, 1..128 printable ASCII characters. The first request with a key runs; a later one with the same key, method, path and JSON body gets the stored response (4xx included) for IDEMPOTENCY_TTL_S; a different request with the key is 422.',
+  schema: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x20-\\x7e]+$' },
+};
 const idParam = pathParam('id', productId, 'product id (positive integer)');
 const nameParam = pathParam('name', counterName, 'counter name');
 
@@ -78,6 +86,7 @@ export function openApiDocument(): Json {
         },
         post: {
           operationId: 'createProduct',
+          parameters: [idempotencyHeader],
           requestBody: body(createProductBody),
           responses: {
             '201': {
@@ -97,17 +106,20 @@ export function openApiDocument(): Json {
         },
         put: {
           operationId: 'replaceProduct',
+          parameters: [idempotencyHeader],
           summary: 'Replaces the product: omitted optional fields reset to their defaults',
           requestBody: body(putProductBody),
           responses: { '200': { description: 'replaced', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...writeErrors) },
         },
         patch: {
           operationId: 'updateProduct',
+          parameters: [idempotencyHeader],
           requestBody: body(patchProductBody),
           responses: { '200': { description: 'updated', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...writeErrors) },
         },
         delete: {
           operationId: 'deleteProduct',
+          parameters: [idempotencyHeader],
           responses: { '204': { description: 'deleted' }, ...errors('validation_failed', 'not_found', ...writeErrors) },
         },
       },
@@ -122,6 +134,7 @@ export function openApiDocument(): Json {
         parameters: [nameParam],
         post: {
           operationId: 'incrementCounter',
+          parameters: [idempotencyHeader],
           summary: 'Adds `by` (default 1); a missing counter starts at 0. Answers the value right after this increment.',
           requestBody: body(incrementBody, false),
           responses: { '200': { description: 'the new value', content: json(ref('Counter')) }, ...errors('validation_failed', 'conflict', ...writeErrors) },

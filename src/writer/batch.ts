@@ -1,11 +1,12 @@
 // Group commit: one BEGIN IMMEDIATE ... COMMIT per batch, one SAVEPOINT per command,
 // and the whole batch retried when another process holds the write lock past busy_timeout.
 import type Database from 'better-sqlite3';
-import { isBusy, toAppError, type WireError } from '../errors.js';
-import type { WriteOp, WriteResult } from '../protocol.js';
+import { isBusy, toAppError } from '../errors.js';
+import type { WriteOp } from '../protocol.js';
 import type { Executor } from './commands.js';
+import type { IdempotencyStore, Outcome } from './idempotency.js';
 
-export type CommandOutcome = { ok: WriteResult } | { err: WireError };
+export type CommandOutcome = Outcome;
 
 export interface BatchResult {
   results: CommandOutcome[];
@@ -42,28 +43,49 @@ export interface BatchRunnerOptions {
   maxBackoffMs?: number;
   /** Told about every command that failed with an unexpected (internal) error. */
   onInternalError?: (err: unknown, op: WriteOp) => void;
+  /** Replays and records the outcomes of commands that carry an Idempotency-Key. */
+  idempotency?: IdempotencyStore;
 }
 
 export function createBatchRunner(db: Database.Database, exec: Executor, opts: BatchRunnerOptions = {}): BatchRunner {
   const maxBackoff = opts.maxBackoffMs ?? 200;
   const onInternalError = opts.onInternalError ?? (() => {});
+  const idem = opts.idempotency;
   // better-sqlite3 turns a nested transaction() call into SAVEPOINT / RELEASE / ROLLBACK TO.
-  const one = db.transaction((op: WriteOp, now: string) => exec(op, now));
+  // A command and the record of its Idempotency-Key commit or roll back together.
+  const one = db.transaction((op: WriteOp, now: string, nowMs: number) => {
+    const result = exec(op, now);
+    if (op.idem && idem) idem.store(op.idem, { ok: result }, nowMs);
+    return result;
+  });
   const all = db.transaction((ops: readonly WriteOp[]) => {
     const out: CommandOutcome[] = new Array(ops.length);
     // One timestamp per transaction: everything in it commits at the same moment.
-    const now = new Date().toISOString();
+    const nowMs = Date.now();
+    const now = new Date(nowMs).toISOString();
     for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.idem && idem) {
+        // Seen before (in an earlier batch or earlier in this one): its outcome, without running it again.
+        const replayed = idem.replay(op.idem, nowMs);
+        if (replayed) {
+          out[i] = replayed;
+          continue;
+        }
+      }
       try {
-        out[i] = { ok: one(ops[i]!, now) };
+        out[i] = { ok: one(op, now, nowMs) };
       } catch (err) {
         // A busy/locked error inside the transaction poisons the whole batch: retry it all.
         if (isBusy(err)) throw new BusyAbort(err);
         // Some errors make SQLite roll back the whole transaction; going on would autocommit what follows.
         if (!db.inTransaction) throw new TransactionLost(err);
         const e = toAppError(err);
-        if (e.code === 'internal') onInternalError(err, ops[i]!);
+        if (e.code === 'internal') onInternalError(err, op);
         out[i] = { err: e.toWire() };
+        // A 4xx outcome is recorded too (the command's savepoint is gone, the batch transaction is not);
+        // a 5xx is not: a retry may succeed.
+        if (op.idem && idem && e.status < 500) idem.store(op.idem, out[i]!, nowMs);
       }
     }
     return out;

@@ -4,11 +4,12 @@ import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_
 import type { Config } from '../config.js';
 import { MIGRATIONS } from '../db/migrations.js';
 import { assertSqliteVersion, migrate, openWriter } from '../db/open.js';
-import { AppError } from '../errors.js';
+import { AppError, isBusy } from '../errors.js';
 import { createLogger } from '../log.js';
 import { pack, unpack, type CommittedMsg, type FromWriter, type ToWriter, type WriteOp } from '../protocol.js';
 import { createBatchRunner, sleepSync } from './batch.js';
 import { prepareCommands } from './commands.js';
+import { prepareIdempotency } from './idempotency.js';
 
 interface WriterData {
   config: Config;
@@ -37,10 +38,22 @@ try {
   db = openWriter(config);
   const sqliteVersion = assertSqliteVersion(db);
   const userVersion = migrate(db, MIGRATIONS);
+  const idempotency = prepareIdempotency(db, config.idempotencyTtlS);
   runner = createBatchRunner(db, prepareCommands(db), {
+    idempotency,
     onInternalError: (err, op) => log.error({ err, op: op.op }, 'write command failed with an internal error'),
   });
   post({ t: 'ready', sqliteVersion, userVersion });
+  // Expired Idempotency-Keys are ignored on lookup at once and deleted here, between batches, once a minute.
+  setInterval(() => {
+    try {
+      const expired = idempotency.sweep(Date.now());
+      if (expired > 0) log.debug({ expired }, 'idempotency keys expired');
+    } catch (err) {
+      // Busy (another process holds the lock): the next sweep gets them.
+      if (!isBusy(err)) log.error({ err }, 'idempotency sweep failed');
+    }
+  }, 60_000).unref();
 } catch (err) {
   fatal(err);
 }

@@ -1,0 +1,451 @@
+// Property-based test of the batch executor: random sequences of write commands, cut into random batches, run
+// through the real createBatchRunner + prepareCommands on a real SQLite file, against a pure in-memory model
+// applied to the same commands in order. Checked after every batch:
+//  - every command is answered exactly once (one outcome per command, each either ok or err);
+//  - a failing command fails with the model's error code (not_found / conflict) and changes nothing;
+//  - every successful command's result equals the model's (ids, bodies; timestamps = the batch's one timestamp,
+//    created_at kept by put/patch);
+//  - the products and counters tables equal the model.
+// Some commands are also made to fail *after* their statement succeeded (an injected error thrown by a wrapper
+// around the real executor): the SAVEPOINT must undo what they wrote while the rest of the batch commits.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { migrate, openWriter } from '../src/db/open.js';
+import { MIGRATIONS } from '../src/db/migrations.js';
+import { AppError } from '../src/errors.js';
+import type { WriteOp } from '../src/protocol.js';
+import { createBatchRunner } from '../src/writer/batch.js';
+import { prepareCommands } from '../src/writer/commands.js';
+
+const MAX = Number.MAX_SAFE_INTEGER; // the counters.value CHECK bound
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+interface Row {
+  id: number;
+  name: string;
+  price: number;
+  description: string;
+  stock: number;
+  created_at: string;
+  updated_at: string;
+}
+interface ProductData {
+  name: string;
+  price: number;
+  description?: string;
+  stock?: number;
+}
+type PatchData = Partial<ProductData>;
+
+// ---------------------------------------------------------------- the model
+
+type Expected = { ok: { body: unknown; id?: number } } | { err: 'not_found' | 'conflict' };
+
+/** What the table's CHECK constraints accept (SQLite's length() counts code points). */
+function storable(d: PatchData): boolean {
+  const len = (s: string) => [...s].length;
+  return (
+    (d.name === undefined || (len(d.name) >= 1 && len(d.name) <= 200)) &&
+    (d.price === undefined || d.price >= 0) &&
+    (d.description === undefined || len(d.description) <= 2000) &&
+    (d.stock === undefined || d.stock >= 0)
+  );
+}
+
+class Model {
+  products = new Map<number, Row>();
+  counters = new Map<string, number>();
+  /** AUTOINCREMENT: the largest id ever handed out; ids of deleted rows are never reused. */
+  seq = 0;
+  deleted: number[] = [];
+
+  snapshot(): () => void {
+    const products = new Map(this.products);
+    const counters = new Map(this.counters);
+    const { seq } = this;
+    const deleted = [...this.deleted];
+    return () => {
+      this.products = products;
+      this.counters = counters;
+      this.seq = seq;
+      this.deleted = deleted;
+    };
+  }
+
+  /** Applies one command; `now` is the batch's timestamp. */
+  apply(op: WriteOp, now: string): Expected {
+    switch (op.op) {
+      case 'createProduct': {
+        if (!storable(op.data)) return { err: 'conflict' };
+        const id = ++this.seq;
+        const row = this.row(id, op.data, now, now);
+        this.products.set(id, row);
+        return { ok: { id, body: row } };
+      }
+      case 'putProduct': {
+        const old = this.products.get(op.id);
+        if (!old) return { err: 'not_found' };
+        if (!storable(op.data)) return { err: 'conflict' };
+        const row = this.row(op.id, op.data, old.created_at, now);
+        this.products.set(op.id, row);
+        return { ok: { body: row } };
+      }
+      case 'patchProduct': {
+        const old = this.products.get(op.id);
+        if (!old) return { err: 'not_found' };
+        if (!storable(op.data)) return { err: 'conflict' };
+        const d = op.data;
+        const row: Row = {
+          ...old,
+          name: d.name ?? old.name,
+          price: d.price ?? old.price,
+          description: d.description ?? old.description,
+          stock: d.stock ?? old.stock,
+          updated_at: now,
+        };
+        this.products.set(op.id, row);
+        return { ok: { body: row } };
+      }
+      case 'deleteProduct': {
+        if (!this.products.delete(op.id)) return { err: 'not_found' };
+        this.deleted.push(op.id);
+        return { ok: { body: null } };
+      }
+      case 'increment': {
+        const value = BigInt(this.counters.get(op.name) ?? 0) + BigInt(op.by);
+        if (value > BigInt(MAX) || value < -BigInt(MAX)) return { err: 'conflict' };
+        this.counters.set(op.name, Number(value));
+        return { ok: { body: { name: op.name, value: Number(value) } } };
+      }
+    }
+  }
+
+  private row(id: number, d: ProductData, created_at: string, updated_at: string): Row {
+    const { name, price, description = '', stock = 0 } = d;
+    return { id, name, price, description, stock, created_at, updated_at };
+  }
+}
+
+// ---------------------------------------------------------------- commands, as generated
+
+/** A product id to aim at, resolved against the model's state just before the command runs. */
+type Target = { kind: 'existing'; pick: number } | { kind: 'deleted'; pick: number } | { kind: 'never'; ahead: number };
+type Cmd =
+  | { op: 'create'; data: ProductData }
+  | { op: 'put'; target: Target; data: ProductData }
+  | { op: 'patch'; target: Target; data: PatchData }
+  | { op: 'delete'; target: Target }
+  | { op: 'increment'; name: string; by: number };
+
+function resolve(t: Target, m: Model): number {
+  // 'never': an id not handed out yet, or 0 / -1 (the executor sits below validation, which refuses those).
+  if (t.kind === 'never') return t.ahead < 0 ? t.ahead + 1 : m.seq + 1 + t.ahead;
+  const ids = t.kind === 'existing' ? [...m.products.keys()] : m.deleted;
+  return ids.length > 0 ? ids[t.pick % ids.length]! : m.seq + 1 + t.pick;
+}
+
+function toOp(c: Cmd, m: Model): WriteOp {
+  switch (c.op) {
+    case 'create':
+      return { op: 'createProduct', data: c.data };
+    case 'put':
+      return { op: 'putProduct', id: resolve(c.target, m), data: c.data };
+    case 'patch':
+      return { op: 'patchProduct', id: resolve(c.target, m), data: c.data };
+    case 'delete':
+      return { op: 'deleteProduct', id: resolve(c.target, m) };
+    case 'increment':
+      return { op: 'increment', name: c.name, by: c.by };
+  }
+}
+
+// ---------------------------------------------------------------- generators
+
+const noNul = (s: string) => !s.includes('\u0000');
+// Well-formed strings only (see the known-bug test below for lone surrogates).
+const name = fc
+  .oneof(
+    { weight: 5, arbitrary: fc.string({ minLength: 1, maxLength: 12 }) },
+    { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }) },
+    { weight: 1, arbitrary: fc.constantFrom('x'.repeat(200), '😀'.repeat(100), "'; DROP TABLE products; --") },
+  )
+  .filter((s) => s.length >= 1 && s.length <= 200 && noNul(s));
+const description = fc
+  .oneof(
+    { weight: 5, arbitrary: fc.string({ maxLength: 20 }) },
+    { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
+    { weight: 1, arbitrary: fc.constantFrom('', 'd'.repeat(2000)) },
+  )
+  .filter(noNul);
+const price = fc.oneof(
+  fc.integer({ min: 0, max: 10_000 }),
+  fc.double({ min: 0, max: MAX, noNaN: true, noDefaultInfinity: true }),
+  fc.constantFrom(0, 0.1, MAX),
+);
+const stock = fc.oneof(fc.nat(100), fc.constantFrom(0, MAX));
+
+const validData: fc.Arbitrary<ProductData> = fc.record(
+  { name, price, description, stock },
+  { requiredKeys: ['name', 'price'], noNullPrototype: true },
+);
+/** Data the validation layer would refuse but the table's CHECKs catch too: the executor must answer conflict. */
+const unstorableData: fc.Arbitrary<ProductData> = fc.oneof(
+  fc.record({ name: fc.constant(''), price }, { noNullPrototype: true }),
+  fc.record({ name, price: fc.constantFrom(-1, -0.5) }, { noNullPrototype: true }),
+  fc.record({ name, price, stock: fc.constantFrom(-1, -MAX) }, { noNullPrototype: true }),
+  fc.record({ name, price, description: fc.constant('d'.repeat(2001)) }, { noNullPrototype: true }),
+);
+const productData = fc.oneof({ weight: 8, arbitrary: validData }, { weight: 1, arbitrary: unstorableData });
+const patchData: fc.Arbitrary<PatchData> = fc.oneof(
+  { weight: 8, arbitrary: fc.record({ name, price, description, stock }, { requiredKeys: [], noNullPrototype: true }) },
+  {
+    weight: 1,
+    arbitrary: fc.oneof(
+      fc.constant({ name: '' }),
+      fc.constant({ price: -1 }),
+      fc.constant({ stock: -1 }),
+      fc.constant({ description: 'd'.repeat(2001) }),
+      fc.record({ name, price: fc.constant(-1) }, { noNullPrototype: true }),
+    ),
+  },
+);
+
+const target: fc.Arbitrary<Target> = fc.oneof(
+  { weight: 6, arbitrary: fc.nat(1000).map((pick) => ({ kind: 'existing' as const, pick })) },
+  { weight: 2, arbitrary: fc.nat(1000).map((pick) => ({ kind: 'deleted' as const, pick })) },
+  { weight: 2, arbitrary: fc.integer({ min: -2, max: 1000 }).map((ahead) => ({ kind: 'never' as const, ahead })) },
+);
+
+// Counters: a few names (case matters: 'a' and 'A' are different counters), two of them seeded next to the
+// CHECK bounds so that increments push them over.
+const COUNTERS = ['a', 'A', 'hits', 'edge.hi', 'edge.lo'] as const;
+const by = fc.oneof(
+  { weight: 3, arbitrary: fc.integer({ min: -10, max: 10 }) },
+  { weight: 2, arbitrary: fc.integer({ min: -1e9, max: 1e9 }) },
+  { weight: 1, arbitrary: fc.constantFrom(1e9, -1e9, 0) },
+);
+
+const cmd: fc.Arbitrary<Cmd> = fc.oneof(
+  { weight: 4, arbitrary: productData.map((data) => ({ op: 'create' as const, data })) },
+  { weight: 2, arbitrary: fc.record({ target, data: productData }).map((r) => ({ op: 'put' as const, ...r })) },
+  { weight: 3, arbitrary: fc.record({ target, data: patchData }).map((r) => ({ op: 'patch' as const, ...r })) },
+  { weight: 2, arbitrary: target.map((t) => ({ op: 'delete' as const, target: t })) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .record({ name: fc.oneof(fc.constantFrom(...COUNTERS), fc.constantFrom('edge.hi', 'edge.lo')), by })
+      .map((r) => ({ op: 'increment' as const, ...r })),
+  },
+);
+
+const scenario = fc.record({
+  // How far from the bound the edge counters start: within 20 (small steps cross it) or 3e9 (a few big ones do).
+  hiGap: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 3e9 })),
+  loGap: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 3e9 })),
+  cmds: fc.array(cmd, { minLength: 1, maxLength: 80, size: 'medium' }),
+  // Commands (by index) whose executor throws right after the real command ran.
+  inject: fc.uniqueArray(fc.nat(79), { maxLength: 6 }),
+  // Batch sizes, used cyclically to cut the commands into consecutive batches.
+  sizes: fc.array(fc.integer({ min: 1, max: 16 }), { minLength: 1, maxLength: 8 }),
+});
+
+// ---------------------------------------------------------------- the database side
+
+function tempDb(): { db: Database.Database; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'props-batch-'));
+  const db = openWriter({ dbPath: join(dir, 'db.sqlite'), busyTimeoutMs: 5000, cacheSizeKib: 2048, synchronous: 'NORMAL' });
+  migrate(db, MIGRATIONS);
+  return { db, dir };
+}
+
+/** JSON normal form: the wire shows -0 as 0, and key order is not part of the contract. */
+const norm = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+
+function dbState(db: Database.Database): { products: unknown; counters: unknown } {
+  return {
+    products: norm(
+      db.prepare('SELECT id, name, price, description, stock, created_at, updated_at FROM products ORDER BY id').all(),
+    ),
+    counters: norm(db.prepare('SELECT name, value FROM counters ORDER BY name').all()),
+  };
+}
+function modelState(m: Model): { products: unknown; counters: unknown } {
+  return {
+    products: norm([...m.products.values()].sort((a, b) => a.id - b.id)),
+    // ORDER BY name uses SQLite's BINARY collation: compare UTF-8 bytes (the same as code points).
+    counters: norm(
+      [...m.counters.entries()]
+        .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+        .map(([name, value]) => ({ name, value })),
+    ),
+  };
+}
+
+// ---------------------------------------------------------------- the property
+
+/** Runs one scenario, checking everything against the model; returns each command's outcome ('ok' or error code). */
+function runScenario(s: { hiGap: number; loGap: number; cmds: Cmd[]; inject: number[]; sizes: number[] }): string[] {
+  const { db, dir } = tempDb();
+  const outcomes: string[] = [];
+  try {
+    // The real executor, wrapped: an op in `poisoned` throws after its statement succeeded (arguments passed
+    // through as they come, so a changed Executor signature still works).
+    const exec = prepareCommands(db);
+    const poisoned = new WeakSet<WriteOp>();
+    const wrapped: typeof exec = (...args) => {
+      const out = exec(...args);
+      if (poisoned.has(args[0])) throw new AppError('conflict', 'injected failure after the command wrote');
+      return out;
+    };
+    const runner = createBatchRunner(db, wrapped, {
+      onInternalError: (err) => {
+        throw new Error(`internal error from a command: ${String(err)}`);
+      },
+    });
+    const model = new Model();
+    // Seed the edge counters from outside the executor, in the database and the model alike.
+    const seed = db.prepare('INSERT INTO counters (name, value) VALUES (?, ?)');
+    seed.run('edge.hi', MAX - s.hiGap);
+    seed.run('edge.lo', -MAX + s.loGap);
+    model.counters.set('edge.hi', MAX - s.hiGap);
+    model.counters.set('edge.lo', -MAX + s.loGap);
+
+    let at = 0;
+    let lastNow = '';
+    for (let b = 0; at < s.cmds.length; b++) {
+      const start = at;
+      const cmds = s.cmds.slice(start, start + s.sizes[b % s.sizes.length]!);
+      at += cmds.length;
+
+      // Resolve ids and predict outcomes in order, against a model that stands for the batch's one timestamp
+      // with a placeholder (the real one is only known once the batch ran).
+      const placeholder = `@batch-${b}@`;
+      const ops: WriteOp[] = [];
+      const expected: Expected[] = [];
+      cmds.forEach((c, i) => {
+        const op = toOp(c, model);
+        ops.push(op);
+        if (!s.inject.includes(start + i)) {
+          expected.push(model.apply(op, placeholder));
+          return;
+        }
+        // Poisoned: it fails as it would anyway, or with the injected conflict, and leaves no trace.
+        poisoned.add(op);
+        const restore = model.snapshot();
+        const e = model.apply(op, placeholder);
+        restore();
+        expected.push('err' in e ? e : { err: 'conflict' });
+      });
+
+      const t0 = Date.now();
+      const { results } = runner.run(ops);
+      const t1 = Date.now();
+
+      // Exactly one answer per command, each either ok or err.
+      expect(results.length).toBe(ops.length);
+      for (const r of results) expect(('ok' in r ? 1 : 0) + ('err' in r ? 1 : 0)).toBe(1);
+      outcomes.push(...results.map((r) => ('ok' in r ? 'ok' : r.err.code)));
+
+      // The batch's timestamp, from any product it wrote: one for all, ISO-8601 UTC, taken during the run.
+      let now: string | undefined;
+      results.forEach((r, i) => {
+        if ('ok' in r && r.ok.body !== null && ops[i]!.op !== 'increment') {
+          const row = JSON.parse(r.ok.body) as Row;
+          now ??= row.updated_at;
+          expect(row.updated_at, `command ${i}: updated_at is the batch's timestamp`).toBe(now);
+        }
+      });
+      if (now !== undefined) {
+        expect(now).toMatch(ISO);
+        expect(Date.parse(now)).toBeGreaterThanOrEqual(t0 - 1);
+        expect(Date.parse(now)).toBeLessThanOrEqual(t1 + 1);
+        expect(now >= lastNow).toBe(true);
+        lastNow = now;
+      }
+      const fill = (v: unknown): unknown => norm(JSON.parse(JSON.stringify(v).replaceAll(placeholder, now ?? placeholder)));
+      // The model's rows of this batch get the real timestamp from now on.
+      for (const row of model.products.values()) {
+        if (row.created_at === placeholder) row.created_at = now!;
+        if (row.updated_at === placeholder) row.updated_at = now!;
+      }
+
+      results.forEach((r, i) => {
+        const exp = expected[i]!;
+        const what = `batch ${b}, command ${i}: ${JSON.stringify(ops[i])}`;
+        if ('err' in exp) {
+          expect('err' in r ? r.err.code : `ok ${JSON.stringify(r.ok)}`, what).toBe(exp.err);
+        } else {
+          expect('ok' in r ? undefined : r.err, what).toBeUndefined();
+          if (!('ok' in r)) return;
+          expect(r.ok.id, what).toBe(exp.ok.id);
+          expect(r.ok.body === null ? null : norm(JSON.parse(r.ok.body)), what).toEqual(fill(exp.ok.body));
+        }
+      });
+
+      // The database equals the model after every batch.
+      expect(dbState(db), `after batch ${b}`).toEqual(modelState(model));
+    }
+    expect(db.inTransaction).toBe(false);
+    return outcomes;
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('batch executor (property-based, against a model)', () => {
+  it('random commands in random batches: one answer each, errors as modelled, database equals the model', () => {
+    fc.assert(
+      fc.property(scenario, (s) => {
+        runScenario(s);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('a fixed batch hitting every kind of failure alongside successes (so the property cannot pass vacuously)', () => {
+    const d = { name: 'p', price: 1 };
+    const outcomes = runScenario({
+      hiGap: 5,
+      loGap: 5,
+      inject: [10, 11],
+      sizes: [14],
+      cmds: [
+        { op: 'create', data: d }, // id 1
+        { op: 'patch', target: { kind: 'never', ahead: 3 }, data: { price: 2 } }, // id 5: none
+        { op: 'put', target: { kind: 'deleted', pick: 0 }, data: d }, // nothing deleted yet: id 2, none
+        { op: 'increment', name: 'edge.hi', by: 3 }, // MAX - 2
+        { op: 'increment', name: 'edge.hi', by: 10 }, // MAX + 8: CHECK
+        { op: 'increment', name: 'edge.lo', by: -6 }, // -MAX - 1: CHECK
+        { op: 'create', data: { name: '', price: 1 } }, // CHECK
+        { op: 'patch', target: { kind: 'existing', pick: 0 }, data: { stock: -1 } }, // CHECK
+        { op: 'delete', target: { kind: 'existing', pick: 0 } },
+        { op: 'delete', target: { kind: 'deleted', pick: 0 } }, // id 1 again
+        { op: 'create', data: d }, // injected failure: the row is rolled back, and so is its id
+        { op: 'increment', name: 'A', by: 1 }, // injected failure: the counter is not created
+        { op: 'create', data: d }, // id 2
+        { op: 'increment', name: 'A', by: 1 }, // 1
+      ],
+    });
+    expect(outcomes).toEqual([
+      'ok',
+      'not_found',
+      'not_found',
+      'ok',
+      'conflict',
+      'conflict',
+      'conflict',
+      'conflict',
+      'ok',
+      'not_found',
+      'conflict',
+      'conflict',
+      'ok',
+      'ok',
+    ]);
+  });
+});
