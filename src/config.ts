@@ -53,6 +53,7 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
   IDEMPOTENCY_TTL_S: int(1, 30 * 86_400).default(86_400),
+  ACCESS_LOG: bool.default(true),
   // Replication (Litestream): off unless REPLICA_URL is set. See README "Deploy to Cloud Run".
   REPLICA_URL: replicaUrl.optional(),
   LITESTREAM_BIN: z.string().min(1).default('litestream'),
@@ -94,6 +95,8 @@ export interface Config {
   readonly requestTimeoutMs: number;
   /** How long an Idempotency-Key's stored outcome is replayed. */
   readonly idempotencyTtlS: number;
+  /** One log line per request at info (off: LOG_LEVEL above info, or ACCESS_LOG=0). */
+  readonly accessLog: boolean;
   readonly testWriterDelayMs: number;
   /** Null: no REPLICA_URL, so no Litestream at all. */
   readonly replication: ReplicationConfig | null;
@@ -176,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
+    accessLog: e.ACCESS_LOG,
     testWriterDelayMs: e.TEST_WRITER_DELAY_MS,
     replication,
   });

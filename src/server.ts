@@ -30,7 +30,7 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     draining: () => state.draining,
     pending,
     onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
-    accessLog: createAccessLog(log),
+    accessLog: config.accessLog ? createAccessLog(log) : null,
   };
 
   // With REPLICA_URL: restore a missing database before anything opens it; replicate once migrations ran.

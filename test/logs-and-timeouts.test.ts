@@ -52,6 +52,14 @@ describe('access log', () => {
     expect(await s.stop()).toBe(0);
   });
 
+  it('is off with ACCESS_LOG=0, while the other info lines stay', async () => {
+    const s = await startServer({ env: { ACCESS_LOG: '0' } });
+    expect((await req(s.url, 'GET', '/healthz')).headers.get('x-request-id')).toBeTruthy();
+    expect(await s.stop()).toBe(0);
+    expect(logLines(s, 'request')).toHaveLength(0);
+    expect(logLines(s, 'shutdown complete')).toHaveLength(1);
+  });
+
   it('is off above info', async () => {
     // No info lines means no "listening" line either: take a free port and poll it.
     const port = await freePort();

@@ -49,7 +49,7 @@ const hooks: ExchangeHooks = {
   draining: () => false,
   pending: new Set<Exchange>(),
   onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
-  accessLog: createAccessLog(log),
+  accessLog: config.accessLog ? createAccessLog(log) : null,
 };
 
 const app = uws.App() as App;
