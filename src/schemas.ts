@@ -63,20 +63,8 @@ export type CreateProduct = z.infer<typeof createProductBody>;
 export type PatchProduct = z.infer<typeof patchProductBody>;
 export type ListQuery = z.infer<typeof listQuery>;
 
-export interface Product {
-  id: number;
-  name: string;
-  price: number;
-  description: string;
-  stock: number;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface Counter {
-  name: string;
-  value: number;
-}
+/** A stored product, as the API answers it (the shape is productSchema below). */
+export type Product = z.infer<typeof productSchema>;
 
 /** zod issues as the `details` of a validation_failed error. */
 export function issueDetails(error: z.ZodError, prefix: string): { path: string; message: string }[] {

@@ -18,21 +18,14 @@ import { migrate, openWriter } from '../src/db/open.js';
 import { MIGRATIONS } from '../src/db/migrations.js';
 import { AppError } from '../src/errors.js';
 import type { WriteOp } from '../src/protocol.js';
+import type { Product } from '../src/schemas.js';
 import { createBatchRunner } from '../src/writer/batch.js';
 import { prepareCommands } from '../src/writer/commands.js';
 
 const MAX = Number.MAX_SAFE_INTEGER; // the counters.value CHECK bound
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-interface Row {
-  id: number;
-  name: string;
-  price: number;
-  description: string;
-  stock: number;
-  created_at: string;
-  updated_at: string;
-}
+type Row = Product;
 interface ProductData {
   name: string;
   price: number;
