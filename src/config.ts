@@ -50,8 +50,12 @@ const envSchema = z.object({
   SQLITE_BUSY_TIMEOUT_MS: int(0, 600_000).default(5000),
   SQLITE_CACHE_SIZE_KIB: int(1024, 16 * 1024 * 1024).default(65_536),
   MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(1024 * 1024),
+  // uWS 20.30 drops any head over 4 KB that spans several reads and keeps up to ~512 KB from one read.
+  MAX_HEADER_BYTES: int(1024, 512 * 1024).default(4096),
+  HEADER_CHECK: bool.default(true),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  SLOW_CLIENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   IDEMPOTENCY_TTL_S: int(1, 30 * 86_400).default(86_400),
   ACCESS_LOG: bool.default(true),
   // Replication (Litestream): off unless REPLICA_URL is set. See README "Deploy to Cloud Run".
@@ -70,6 +74,9 @@ const envSchema = z.object({
   LITESTREAM_STOP_TIMEOUT_MS: int(100, 60_000).default(6000),
   LITESTREAM_MAX_RESTARTS: int(0, 1000).default(5),
   LITESTREAM_RESTART_DELAY_MS: int(0, 600_000).default(1000),
+  // Data file: off unless DATA_FILE is set. See README "Data file".
+  DATA_FILE: z.string().trim().min(1).optional(),
+  DATA_FILE_POLL_MS: int(50, 3_600_000).default(1000),
   /** Test hook only: lets tests prove drain order; never set in production. */
   TEST_WRITER_DELAY_MS: int(0, 10_000).default(0),
 });
@@ -90,14 +97,27 @@ export interface Config {
   readonly busyTimeoutMs: number;
   readonly cacheSizeKib: number;
   readonly maxBodyBytes: number;
+  /** Cap on a request's header fields (names + values + separators): past it, 431 and the connection closes. */
+  readonly maxHeaderBytes: number;
+  /**
+   * The pass over every request's header fields (framing and MAX_HEADER_BYTES, src/http/head-check.ts); off only
+   * behind a front end that already refuses what it checks.
+   */
+  readonly headerCheck: boolean;
   readonly shutdownTimeoutMs: number;
   /** Longest a request may wait for its answer (uWS's idle timeout does not cover pending responses). */
   readonly requestTimeoutMs: number;
+  /** A client that reads nothing of a response it was sent for this long is disconnected. */
+  readonly slowClientTimeoutMs: number;
   /** How long an Idempotency-Key's stored outcome is replayed. */
   readonly idempotencyTtlS: number;
   /** One log line per request at info (off: LOG_LEVEL above info, or ACCESS_LOG=0). */
   readonly accessLog: boolean;
   readonly testWriterDelayMs: number;
+  /** Absolute path of the JSON file of counters and products applied through the writer; null: no DATA_FILE. */
+  readonly dataFile: string | null;
+  /** How often the data file is stat()ed for changes. */
+  readonly dataFilePollMs: number;
   /** Null: no REPLICA_URL, so no Litestream at all. */
   readonly replication: ReplicationConfig | null;
 }
@@ -176,11 +196,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     busyTimeoutMs: e.SQLITE_BUSY_TIMEOUT_MS,
     cacheSizeKib: e.SQLITE_CACHE_SIZE_KIB,
     maxBodyBytes: e.MAX_BODY_BYTES,
+    maxHeaderBytes: e.MAX_HEADER_BYTES,
+    headerCheck: e.HEADER_CHECK,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    slowClientTimeoutMs: e.SLOW_CLIENT_TIMEOUT_MS,
     idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
     accessLog: e.ACCESS_LOG,
     testWriterDelayMs: e.TEST_WRITER_DELAY_MS,
+    dataFile: e.DATA_FILE === undefined ? null : path.resolve(e.DATA_FILE),
+    dataFilePollMs: e.DATA_FILE_POLL_MS,
     replication,
   });
 }

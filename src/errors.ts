@@ -12,10 +12,14 @@ export const ERRORS = {
     message: 'this Idempotency-Key was already used for a different request (method, path or body)',
   },
   payload_too_large: { status: 413, message: 'request body too large' },
+  /** Refusals of the request head (src/http/head-check.ts): the connection closes after them. */
+  bad_framing: { status: 400, message: 'the request body framing is ambiguous or invalid' },
+  header_too_large: { status: 431, message: 'request header fields too large' },
+  unsupported_transfer_encoding: { status: 501, message: 'only the chunked transfer coding is supported' },
   overloaded: { status: 503, message: 'server is overloaded, retry later' },
   unavailable: { status: 503, message: 'server is unavailable' },
-  /** Litestream is not running: writes are refused rather than accepted unreplicated. */
   request_timeout: { status: 503, message: 'no answer within the request timeout; a write may still be applied' },
+  /** Litestream is not running: writes are refused rather than accepted unreplicated. */
   replication_down: { status: 503, message: 'replication to the replica is down; writes are refused until it recovers' },
   internal: { status: 500, message: 'internal error' },
 } as const;

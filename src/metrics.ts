@@ -9,7 +9,7 @@ const batchBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
 const secondsBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Queue depths are read when scraped, not maintained per request. */
-export const depthSources = { writer: () => 0, reader: () => 0 };
+export const depthSources = { writer: () => 0, reader: () => 0, stalled: () => 0 };
 
 export const m = {
   writerBatches: new client.Counter({ name: 'writer_batches_total', help: 'Transactions committed by the writer', registers: [registry] }),
@@ -52,6 +52,19 @@ export const m = {
       this.set(depthSources.reader());
     },
   }),
+  stalledResponses: new client.Gauge({
+    name: 'http_stalled_responses',
+    help: 'Responses not yet written in full because their client is not reading (at most one per connection)',
+    registers: [registry],
+    collect() {
+      this.set(depthSources.stalled());
+    },
+  }),
+  slowClientsClosed: new client.Counter({
+    name: 'http_slow_clients_closed_total',
+    help: 'Connections closed because their client read nothing of a response for SLOW_CLIENT_TIMEOUT_MS',
+    registers: [registry],
+  }),
   overloaded: new client.Counter({
     name: 'overloaded_rejections_total',
     help: 'Requests refused with 503 overloaded, by queue',
@@ -74,6 +87,12 @@ export const m = {
     help: 'Duration of control-socket POST /sync (wait) passes, by outcome',
     labelNames: ['outcome'] as const,
     buckets: secondsBuckets,
+    registers: [registry],
+  }),
+  dataFileLoads: new client.Counter({
+    name: 'data_file_loads_total',
+    help: 'DATA_FILE reads after a change, by result: applied, unchanged (content already applied), invalid (nothing applied), error (writer failed; retried)',
+    labelNames: ['result'] as const,
     registers: [registry],
   }),
 };

@@ -1,5 +1,6 @@
 // Every message that crosses a thread boundary, and the one msgpackr setup both sides use.
 import { Packr } from 'msgpackr';
+import type { DataFileContent } from './datafile/schema.js';
 import type { WireError } from './errors.js';
 import type { CreateProduct, PatchProduct, ListQuery } from './schemas.js';
 
@@ -32,6 +33,8 @@ export type WriteOp = (
   | { op: 'patchProduct'; id: number; data: PatchProduct }
   | { op: 'deleteProduct'; id: number }
   | { op: 'increment'; name: string; by: number }
+  // DATA_FILE: everything in one command, so one SAVEPOINT: all of it is applied or none.
+  | ({ op: 'applyDataFile' } & DataFileContent)
 ) & { idem?: IdempotencyTag };
 
 /**

@@ -1,14 +1,15 @@
-// Composition: start-up order (restore, writer and migrations, Litestream, readers, listen) and the shutdown drain.
+// Composition: start-up order (restore, writer and migrations, Litestream, readers, data file, listen) and the shutdown drain.
 import fs from 'node:fs';
 import type { us_listen_socket, us_socket } from 'uWebSockets.js';
 import path from 'node:path';
 import type { Config } from './config.js';
+import { DataFileWatcher } from './datafile/watcher.js';
 import { mountRoutes, type AppState } from './http/app.js';
 import type { Exchange, ExchangeHooks } from './http/exchange.js';
 import { loadNativeUws, type App } from './http/uws.js';
 import { AppError } from './errors.js';
 import { createAccessLog, type Logger } from './log.js';
-import { m } from './metrics.js';
+import { depthSources, m } from './metrics.js';
 import { openReaders, type Readers } from './readers/pool.js';
 import { LitestreamSupervisor } from './replication/index.js';
 import { WriterClient } from './writer/client.js';
@@ -26,9 +27,12 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
 
   const state: AppState = { ready: false, draining: false, notReadyReason: 'starting' };
   const pending = new Set<Exchange>();
+  const stalled = new Set<Exchange>();
+  depthSources.stalled = () => stalled.size;
   const hooks: ExchangeHooks = {
     draining: () => state.draining,
     pending,
+    stalled,
     onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
     accessLog: config.accessLog ? createAccessLog(log) : null,
   };
@@ -71,6 +75,13 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
   }
   log.info({ readers: readers.threads, mode: readers.threads === 0 ? 'inline' : 'pool' }, 'readers ready');
 
+  // DATA_FILE: applied (or found already applied) before the first request, then watched for changes.
+  const dataFile =
+    config.dataFile === null
+      ? null
+      : new DataFileWatcher({ file: config.dataFile, pollMs: config.dataFilePollMs, writer, log, writesRefused: () => state.writesRefused });
+  await dataFile?.check();
+
   const app = uws.App() as App;
   const routes = mountRoutes(app, { config, writer, readers, state, hooks });
   log.debug({ routes: routes.map(([method, pattern]) => `${method} ${pattern}`) }, 'routes registered');
@@ -86,6 +97,7 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
   m.ready.set(1);
   if (state.writesRefused) replication?.onDown(state.writesRefused); // it died before we listened
   log.info({ host: config.host, port }, 'listening');
+  dataFile?.start();
 
   // uWS's idle timeout does not cover a response we owe: answer anything pending for too long.
   const sweep = setInterval(
@@ -94,8 +106,15 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
       for (const ex of pending) {
         if (ex.start < cutoff) ex.error(new AppError('request_timeout', undefined, undefined, { 'Retry-After': '1' }));
       }
+      // A client that stopped reading its response holds one response's memory: let it go after a while.
+      const stallCutoff = performance.now() - config.slowClientTimeoutMs;
+      for (const ex of stalled) {
+        if (ex.stalledSince >= stallCutoff) continue;
+        m.slowClientsClosed.inc();
+        ex.closeStalled();
+      }
     },
-    Math.min(1000, Math.ceil(config.requestTimeoutMs / 4)),
+    Math.min(1000, Math.ceil(config.requestTimeoutMs / 4), Math.ceil(config.slowClientTimeoutMs / 4)),
   );
   sweep.unref();
 
@@ -109,6 +128,7 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     m.ready.set(0);
     uws.us_listen_socket_close(listenSocket);
     clearInterval(sweep);
+    dataFile?.stop();
     writer.stopAccepting();
 
     // In-flight requests get their answers (writes commit or fail explicitly).

@@ -21,6 +21,9 @@ describe('configuration from the environment', () => {
     ['SQLITE_SYNCHRONOUS', 'OFF'],
     ['SQLITE_BUSY_TIMEOUT_MS', '-5'],
     ['MAX_BODY_BYTES', '1.5'],
+    ['MAX_HEADER_BYTES', 'abc'],
+    ['MAX_HEADER_BYTES', '100'],
+    ['HEADER_CHECK', 'maybe'],
     ['LOG_LEVEL', 'verbose'],
   ])('%s=%s exits non-zero before listening, naming the variable', async (name, value) => {
     const dir = tempDir();

@@ -5,7 +5,9 @@
 //  - a failing command fails with the model's error code (not_found / conflict) and changes nothing;
 //  - every successful command's result equals the model's (ids, bodies; timestamps = the batch's one timestamp,
 //    created_at kept by put/patch);
-//  - the products and counters tables equal the model.
+//  - the products and counters tables equal the model, and so does the history of applied data files.
+// A DATA_FILE command (applyDataFile) is one command too: all of its rows or none, and the same content twice in a
+// row is not applied again.
 // Some commands are also made to fail *after* their statement succeeded (an injected error thrown by a wrapper
 // around the real executor): the SAVEPOINT must undo what they wrote while the rest of the batch commits.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -55,17 +57,21 @@ class Model {
   /** AUTOINCREMENT: the largest id ever handed out; ids of deleted rows are never reused. */
   seq = 0;
   deleted: number[] = [];
+  /** data_file_applied: one entry per applied content, oldest first. */
+  applied: { hash: string; counters: number; products: number }[] = [];
 
   snapshot(): () => void {
     const products = new Map(this.products);
     const counters = new Map(this.counters);
     const { seq } = this;
     const deleted = [...this.deleted];
+    const applied = [...this.applied];
     return () => {
       this.products = products;
       this.counters = counters;
       this.seq = seq;
       this.deleted = deleted;
+      this.applied = applied;
     };
   }
 
@@ -114,6 +120,24 @@ class Model {
         this.counters.set(op.name, Number(value));
         return { ok: { body: { name: op.name, value: Number(value) } } };
       }
+      case 'applyDataFile': {
+        if (this.applied.at(-1)?.hash === op.hash) return { ok: { body: { applied: false } } };
+        // One value the table refuses and none of the file is applied.
+        if (!op.products.every(storable) || op.counters.some(([, v]) => Math.abs(v) > MAX)) return { err: 'conflict' };
+        for (const [name, value] of op.counters) this.counters.set(name, value);
+        for (const p of op.products) {
+          const old = this.products.get(p.id);
+          const row = this.row(p.id, p, old?.created_at ?? now, now);
+          // A row whose content the file does not change keeps its updated_at.
+          if (old && old.name === row.name && old.price === row.price && old.description === row.description && old.stock === row.stock) continue;
+          this.products.set(p.id, row);
+          this.seq = Math.max(this.seq, p.id);
+          this.deleted = this.deleted.filter((id) => id !== p.id);
+        }
+        const entry = { hash: op.hash, counters: op.counters.length, products: op.products.length };
+        this.applied.push(entry);
+        return { ok: { body: { applied: true, counters: entry.counters, products: entry.products } } };
+      }
     }
   }
 
@@ -132,7 +156,8 @@ type Cmd =
   | { op: 'put'; target: Target; data: ProductData }
   | { op: 'patch'; target: Target; data: PatchData }
   | { op: 'delete'; target: Target }
-  | { op: 'increment'; name: string; by: number };
+  | { op: 'increment'; name: string; by: number }
+  | { op: 'data'; hash: number; counters: [string, number][]; products: { target: Target; data: ProductData; same?: boolean }[] };
 
 function resolve(t: Target, m: Model): number {
   // 'never': an id not handed out yet, or 0 / -1 (the executor sits below validation, which refuses those).
@@ -153,8 +178,24 @@ function toOp(c: Cmd, m: Model): WriteOp {
       return { op: 'deleteProduct', id: resolve(c.target, m) };
     case 'increment':
       return { op: 'increment', name: c.name, by: c.by };
+    case 'data':
+      return {
+        op: 'applyDataFile',
+        hash: HASHES[c.hash % HASHES.length]!,
+        counters: c.counters,
+        products: c.products.map((p) => {
+          // A data file's ids are positive (validation refuses the rest).
+          const id = Math.max(1, resolve(p.target, m));
+          // `same`: the product exactly as stored, which must keep its updated_at.
+          const old = p.same ? m.products.get(id) : undefined;
+          return old ? { id, name: old.name, price: old.price, description: old.description, stock: old.stock } : { id, ...p.data };
+        }),
+      };
   }
 }
+
+/** Few distinct contents, so the same one often comes twice in a row. */
+const HASHES = ['a'.repeat(64), 'b'.repeat(64), 'c'.repeat(64)] as const;
 
 // ---------------------------------------------------------------- generators
 
@@ -233,6 +274,17 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
       .record({ name: fc.oneof(fc.constantFrom(...COUNTERS), fc.constantFrom('edge.hi', 'edge.lo')), by })
       .map((r) => ({ op: 'increment' as const, ...r })),
   },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      hash: fc.nat(2),
+      // Counter values past the CHECK bounds now and then: the whole file must then fail.
+      counters: fc.array(fc.tuple(fc.constantFrom(...COUNTERS), fc.oneof({ weight: 9, arbitrary: by }, { weight: 1, arbitrary: fc.constant(MAX + 1) })), {
+        maxLength: 3,
+      }),
+      products: fc.array(fc.record({ target, data: productData, same: fc.boolean() }), { maxLength: 4 }),
+    }).map((r) => ({ op: 'data' as const, ...r })),
+  },
 );
 
 const scenario = fc.record({
@@ -258,15 +310,16 @@ function tempDb(): { db: Database.Database; dir: string } {
 /** JSON normal form: the wire shows -0 as 0, and key order is not part of the contract. */
 const norm = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
 
-function dbState(db: Database.Database): { products: unknown; counters: unknown } {
+function dbState(db: Database.Database): { products: unknown; counters: unknown; applied: unknown } {
   return {
     products: norm(
       db.prepare('SELECT id, name, price, description, stock, created_at, updated_at FROM products ORDER BY id').all(),
     ),
     counters: norm(db.prepare('SELECT name, value FROM counters ORDER BY name').all()),
+    applied: db.prepare('SELECT hash, counters, products FROM data_file_applied ORDER BY seq').all(),
   };
 }
-function modelState(m: Model): { products: unknown; counters: unknown } {
+function modelState(m: Model): { products: unknown; counters: unknown; applied: unknown } {
   return {
     products: norm([...m.products.values()].sort((a, b) => a.id - b.id)),
     // ORDER BY name uses SQLite's BINARY collation: compare UTF-8 bytes (the same as code points).
@@ -275,6 +328,7 @@ function modelState(m: Model): { products: unknown; counters: unknown } {
         .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
         .map(([name, value]) => ({ name, value })),
     ),
+    applied: m.applied,
   };
 }
 
@@ -346,12 +400,18 @@ function runScenario(s: { hiGap: number; loGap: number; cmds: Cmd[]; inject: num
       // The batch's timestamp, from any product it wrote: one for all, ISO-8601 UTC, taken during the run.
       let now: string | undefined;
       results.forEach((r, i) => {
-        if ('ok' in r && r.ok.body !== null && ops[i]!.op !== 'increment') {
+        if ('ok' in r && r.ok.body !== null && ops[i]!.op !== 'increment' && ops[i]!.op !== 'applyDataFile') {
           const row = JSON.parse(r.ok.body) as Row;
           now ??= row.updated_at;
           expect(row.updated_at, `command ${i}: updated_at is the batch's timestamp`).toBe(now);
         }
       });
+      // An applied data file records the batch's timestamp too (and may be the only command that wrote products).
+      if (results.some((r, i) => ops[i]!.op === 'applyDataFile' && 'ok' in r && (JSON.parse(r.ok.body!) as { applied: boolean }).applied)) {
+        const at = db.prepare('SELECT applied_at FROM data_file_applied ORDER BY seq DESC LIMIT 1').pluck().get() as string;
+        if (now !== undefined) expect(at, 'data file applied_at is the batch timestamp').toBe(now);
+        now ??= at;
+      }
       if (now !== undefined) {
         expect(now).toMatch(ISO);
         expect(Date.parse(now)).toBeGreaterThanOrEqual(t0 - 1);
@@ -440,5 +500,27 @@ describe('batch executor (property-based, against a model)', () => {
       'ok',
       'ok',
     ]);
+  });
+
+  it('data files in fixed batches: applied once, the same content again is a no-op, one bad value fails all of it', () => {
+    const p = (ahead: number, data: ProductData) => ({ target: { kind: 'never' as const, ahead }, data });
+    const outcomes = runScenario({
+      hiGap: 5,
+      loGap: 5,
+      inject: [6],
+      sizes: [3, 2, 3],
+      cmds: [
+        { op: 'data', hash: 0, counters: [['a', 7]], products: [p(0, { name: 'x', price: 1 }), p(4, { name: 'y', price: 2 })] }, // ids 1, 5
+        { op: 'increment', name: 'a', by: 1 }, // 8
+        { op: 'data', hash: 0, counters: [['a', 7]], products: [] }, // the same content: not applied, a stays 8
+        { op: 'data', hash: 1, counters: [['a', 1]], products: [p(0, { name: '', price: 1 })] }, // CHECK: none of it
+        { op: 'create', data: { name: 'z', price: 3 } }, // id 6 (the file's id 5 moved the sequence)
+        // applied; product 1 is listed unchanged: it keeps the first batch's updated_at
+        { op: 'data', hash: 1, counters: [['A', 2]], products: [{ target: { kind: 'existing', pick: 0 }, data: { name: 'x', price: 1 } }] },
+        { op: 'data', hash: 2, counters: [['A', 3]], products: [] }, // injected failure: rolled back, no history row
+        { op: 'data', hash: 0, counters: [['hits', 1]], products: [] }, // content 0 again after 1: applied again
+      ],
+    });
+    expect(outcomes).toEqual(['ok', 'ok', 'ok', 'conflict', 'ok', 'ok', 'conflict', 'ok']);
   });
 });

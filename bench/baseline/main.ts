@@ -48,6 +48,7 @@ const state: AppState = { ready: true, draining: false, notReadyReason: '' };
 const hooks: ExchangeHooks = {
   draining: () => false,
   pending: new Set<Exchange>(),
+  stalled: new Set<Exchange>(),
   onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
   accessLog: config.accessLog ? createAccessLog(log) : null,
 };

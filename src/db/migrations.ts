@@ -28,4 +28,13 @@ export const MIGRATIONS: readonly string[] = [
      created_at  INTEGER NOT NULL  -- ms since the epoch
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX idempotency_created_at ON idempotency (created_at);`,
+  // DATA_FILE: one row per applied content, written in the same transaction as the rows it set. The newest row's
+  // hash is the content now in force; the same content again is not re-applied (see src/writer/data-file.ts).
+  `CREATE TABLE data_file_applied (
+     seq        INTEGER PRIMARY KEY,
+     hash       TEXT    NOT NULL,  -- sha256 (hex) of the file's bytes
+     applied_at TEXT    NOT NULL,  -- the transaction's ISO-8601 timestamp
+     counters   INTEGER NOT NULL,  -- how many the file set
+     products   INTEGER NOT NULL
+   ) STRICT;`,
 ];

@@ -17,6 +17,7 @@ import {
   putProductBody,
 } from '../schemas.js';
 import type { WriterClient } from '../writer/client.js';
+import { checkHead } from './head-check.js';
 import { idempotencyKey } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { Exchange, parseJson, readBody, requestId, requestMethod, type ExchangeHooks } from './exchange.js';
@@ -49,6 +50,7 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z
 /** Registers every route on `app`; returns what was registered, as [METHOD, pattern] pairs. */
 export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][] {
   const { config, writer, readers, state, hooks } = deps;
+  const { headerCheck, maxHeaderBytes } = config;
   const registered: [string, string][] = [];
   const methods = { GET: 'get', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
   const on = (method: keyof typeof methods, pattern: string, handler: Handler, opts?: { whileDraining?: boolean }) => {
@@ -56,11 +58,20 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
     registered.push([method, pattern]);
   };
 
-  /** Wraps a handler: exchange set-up, drain refusal, and synchronous throws turned into error replies. */
+  /**
+   * Wraps a handler: exchange set-up, refusal of untrustworthy heads, drain refusal, and synchronous throws turned
+   * into error replies.
+   */
   const route = (method: string, pattern: string, handler: Handler, opts: { whileDraining?: boolean } = {}) => {
     const name = `${method} ${pattern}`;
     return (res: HttpResponse, req: HttpRequest) => {
       const ex = new Exchange(res, name, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks);
+      // ~0.2 us per header field (uWS.js's forEach): a trusted front end can switch it off (HEADER_CHECK=0).
+      const refused = headerCheck ? checkHead(req, maxHeaderBytes) : null;
+      if (refused) {
+        ex.refuse(refused);
+        return;
+      }
       if (state.draining && !opts.whileDraining) {
         ex.error(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
         return;

@@ -47,8 +47,16 @@ const pathParam = (name: string, s: z.ZodType, description: string) => ({
 
 const body = (s: z.ZodType, required = true) => ({ required, content: json(schema(s, 'input')) });
 
-// Errors any route can answer: overload, drain, timeout, internal.
-const common: ErrorCode[] = ['overloaded', 'unavailable', 'request_timeout', 'internal'];
+// Errors any route can answer: a refused request head (src/http/head-check.ts), overload, drain, timeout, internal.
+const common: ErrorCode[] = [
+  'bad_framing',
+  'header_too_large',
+  'unsupported_transfer_encoding',
+  'overloaded',
+  'unavailable',
+  'request_timeout',
+  'internal',
+];
 const writeErrors: ErrorCode[] = [...common, 'replication_down', 'invalid_json', 'payload_too_large', 'idempotency_key_reused'];
 const idempotencyHeader = {
   name: 'Idempotency-Key',

@@ -6,6 +6,7 @@ import type Database from 'better-sqlite3';
 import { AppError } from '../errors.js';
 import type { WriteOp, WriteResult } from '../protocol.js';
 import type { Product } from '../schemas.js';
+import { prepareDataFile } from './data-file.js';
 
 const COLS = 'id, name, price, description, stock, created_at, updated_at';
 
@@ -34,6 +35,8 @@ export function prepareCommands(db: Database.Database): Executor {
     )
     .pluck();
 
+  const applyDataFile = prepareDataFile(db);
+
   const notFound = (id: number) => new AppError('not_found', `product ${id} not found`);
 
   return (op, now) => {
@@ -60,6 +63,8 @@ export function prepareCommands(db: Database.Database): Executor {
         return { body: null };
       case 'increment':
         return { body: JSON.stringify({ name: op.name, value: increment.get(op.name, op.by)! }) };
+      case 'applyDataFile':
+        return { body: JSON.stringify(applyDataFile(op, now)) };
     }
   };
 }

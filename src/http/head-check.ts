@@ -1,0 +1,88 @@
+// One pass over a request's header fields, before any routing work: what uWS 20.30's parser lets through but
+// still shows the application (duplicate Content-Length, odd Transfer-Encoding, a huge head that arrived in one
+// read) is refused here, and the connection is closed. What the parser hides (headers after an empty name) or
+// never hands over (heads it cannot parse) is out of reach: see README "The HTTP parser we ship".
+import type { HttpRequest } from 'uWebSockets.js';
+import { AppError } from '../errors.js';
+
+// Cost: ~0.2 us per header field, nearly all of it inside uWS.js's forEach (a call into JavaScript and two strings
+// per field; README "The HTTP parser we ship"). The pass adds no allocation of its own: its counters live in module
+// variables (req.forEach is synchronous) rather than in a closure or an object per request.
+let bytes = 0;
+let contentLengths = 0;
+let badContentLength = false;
+let transferEncodings = 0;
+let transferEncoding = '';
+
+function visit(name: string, value: string): void {
+  // As sent with single spaces: `name: value\r\n`. uWS hands over names lower-cased, values trimmed and decoded
+  // as UTF-8, so this is exact for ASCII (every standard header); a non-ASCII character counts once.
+  bytes += name.length + value.length + 4;
+  // Comparing lengths first keeps every other header to an integer compare.
+  if (name.length === 14) {
+    if (name === 'content-length') {
+      contentLengths++;
+      if (!badContentLength && !isDigits(value)) badContentLength = true;
+    }
+  } else if (name.length === 17 && name === 'transfer-encoding') {
+    // Several fields are one comma-separated list (RFC 9110 5.3).
+    transferEncoding = transferEncodings++ === 0 ? value : `${transferEncoding},${value}`;
+  }
+}
+
+function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/**
+ * Null when the head is acceptable; otherwise the error to refuse the request with. The connection must then be
+ * closed (Exchange.refuse): the framing cannot be trusted, so neither can anything after it on the stream.
+ */
+export function checkHead(req: HttpRequest, maxHeaderBytes: number): AppError | null {
+  bytes = 0;
+  contentLengths = 0;
+  badContentLength = false;
+  transferEncodings = 0;
+  req.forEach(visit);
+  // Every plain request ends here; a chunked upload takes the longer way.
+  if (transferEncodings === 0 && contentLengths <= 1 && !badContentLength && bytes <= maxHeaderBytes) return null;
+  return refusal(maxHeaderBytes);
+}
+
+function refusal(maxHeaderBytes: number): AppError | null {
+  // Framing first: it says more about the request than its size.
+  if (contentLengths > 1) return new AppError('bad_framing', 'more than one Content-Length header');
+  if (badContentLength) return new AppError('bad_framing', 'Content-Length must be a decimal number');
+  // uWS closes the connection itself on both when Transfer-Encoding has a value; an empty one reaches here.
+  if (transferEncodings > 0 && contentLengths > 0) return new AppError('bad_framing', 'Transfer-Encoding and Content-Length together');
+  if (transferEncodings > 0) {
+    const e = transferCodingError(transferEncoding);
+    if (e) return e;
+  }
+  if (bytes > maxHeaderBytes) return new AppError('header_too_large', `request header fields exceed ${maxHeaderBytes} bytes`);
+  return null;
+}
+
+/**
+ * RFC 9112 6.1/6.3: a request whose final transfer coding is not `chunked` (or that applies it twice) has no
+ * determinable length: 400. A valid list with other codings before `chunked` (`gzip, chunked`) is one we do not
+ * decode: 501. uWS de-chunks any non-empty Transfer-Encoding and ignores the rest, so both are refused.
+ */
+function transferCodingError(value: string): AppError | null {
+  const codings = value
+    .toLowerCase()
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
+  const chunked = codings.filter((c) => c === 'chunked').length;
+  if (codings.at(-1) !== 'chunked' || chunked > 1) {
+    return new AppError('bad_framing', 'chunked must be the final transfer coding, applied once');
+  }
+  if (codings.length > 1) return new AppError('unsupported_transfer_encoding');
+  return null;
+}
