@@ -49,7 +49,7 @@ const envSchema = z.object({
     .default('NORMAL'),
   SQLITE_BUSY_TIMEOUT_MS: int(0, 600_000).default(5000),
   SQLITE_CACHE_SIZE_KIB: int(1024, 16 * 1024 * 1024).default(65_536),
-  MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(1024 * 1024),
+  MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(64 * 1024),
   // uWS 20.30 drops any head over 4 KB that spans several reads and keeps up to ~512 KB from one read.
   MAX_HEADER_BYTES: int(1024, 512 * 1024).default(4096),
   HEADER_CHECK: bool.default(true),
