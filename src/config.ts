@@ -42,6 +42,7 @@ const envSchema = z.object({
   WRITE_BATCH_MAX: int(1, 100_000).default(512),
   WRITE_BATCH_WAIT_MS: int(0, 1000).default(0),
   WRITE_QUEUE_MAX: int(1, 10_000_000).default(10_000),
+  WRITE_FLUSH_AT: int(1, 1_000_000).default(16),
   SQLITE_SYNCHRONOUS: z
     .string()
     .transform((s) => s.toUpperCase())
@@ -93,6 +94,8 @@ export interface Config {
   readonly writeBatchMax: number;
   readonly writeBatchWaitMs: number;
   readonly writeQueueMax: number;
+  /** Writes collected on the main thread before they go to the writer mid-turn (the rest go at the turn's end). */
+  readonly writeFlushAt: number;
   readonly synchronous: 'NORMAL' | 'FULL';
   readonly busyTimeoutMs: number;
   readonly cacheSizeKib: number;
@@ -192,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     writeBatchMax: e.WRITE_BATCH_MAX,
     writeBatchWaitMs: e.WRITE_BATCH_WAIT_MS,
     writeQueueMax: e.WRITE_QUEUE_MAX,
+    writeFlushAt: e.WRITE_FLUSH_AT,
     synchronous: e.SQLITE_SYNCHRONOUS,
     busyTimeoutMs: e.SQLITE_BUSY_TIMEOUT_MS,
     cacheSizeKib: e.SQLITE_CACHE_SIZE_KIB,

@@ -1,4 +1,5 @@
-// Main-thread side of the writer: a bounded queue flushed to the writer thread once per event-loop turn,
+// Main-thread side of the writer: a bounded queue sent to the writer thread once per event-loop turn (or mid-turn
+// once WRITE_FLUSH_AT writes are queued),
 // and the two steps every write goes through: committed (its transaction is durable locally) and then
 // acknowledged (the client may be answered). Today acknowledgement follows commit at once; a durability gate
 // (e.g. "after Litestream's sync confirms it") plugs in between without touching the writer thread.
@@ -103,9 +104,13 @@ export class WriterClient {
     const id = this.nextId++;
     this.queuedIds.push(id);
     this.queuedOps.push(op);
-    if (!this.flushScheduled) {
+    if (this.queuedIds.length >= this.config.writeFlushAt) {
+      // Enough for the writer to start on while this turn parses the rest: its commit (an fsync with FULL)
+      // then overlaps the main thread's work instead of following it. Measured: README "Tuning".
+      this.send();
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      // Everything the HTTP layer accepts during this event-loop turn rides in one message.
+      // Everything else the HTTP layer accepts during this event-loop turn rides in one message.
       setImmediate(this.flush);
     }
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
@@ -113,12 +118,16 @@ export class WriterClient {
 
   private flush = (): void => {
     this.flushScheduled = false;
+    this.send();
+  };
+
+  private send(): void {
     if (this.queuedIds.length === 0 || this.dead) return;
     const bytes = pack({ t: 'write', ids: this.queuedIds, ops: this.queuedOps });
     this.queuedIds = [];
     this.queuedOps = [];
     this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
-  };
+  }
 
   private onCommitted(msg: CommittedMsg): void {
     const n = msg.ids.length;
