@@ -347,6 +347,8 @@ const wrkScenario: Scenario = {
     const d = ctx.settings.wrk.durationS;
     const cases: { name: string; script: string; path: string; env: Record<string, string> }[] = [
       { name: 'hot-read', script: 'report.lua', path: `/counters/${HOT_COUNTER}`, env: {} },
+      // The path is the script's: a random seeded id per request.
+      { name: 'read by id', script: 'get-product.lua', path: '/products/1', env: {} },
       ...ctx.settings.wrk.writeSync.map((sync) => ({ name: `write ${sync}`, script: 'post-product.lua', path: '/products', env: { SQLITE_SYNCHRONOUS: sync } })),
     ];
     const rows: Row[] = [];
@@ -366,7 +368,7 @@ const wrkScenario: Scenario = {
     return {
       id: this.id,
       title: this.title,
-      what: `wrk -t1 -c64 -d${d}s: GET /counters/${HOT_COUNTER}, and POST /products (bench/wrk/post-product.lua) per SQLITE_SYNCHRONOUS`,
+      what: `wrk -t1 -c64 -d${d}s: GET /counters/${HOT_COUNTER}, GET /products/{random id} (bench/wrk/get-product.lua), and POST /products (bench/wrk/post-product.lua) per SQLITE_SYNCHRONOUS`,
       rows,
       summary: {},
     };
