@@ -1,36 +1,22 @@
 // Failures: kill -9 of the server and Litestream mid-burst (the replica is consistent and holds everything
 // acknowledged more than sync-interval + 1 s before the kill), and Litestream dying under a running server
 // (writes answer 503 replication_down, /readyz 503, nothing acknowledged lost, restart or final upload).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { missingTools, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
-import { isAlive, killLitestreams, litestreamPids, missingAcked, newAcked, readDb, replicaEnv, restoreWithCli, writeLoad } from './helpers/replica.js';
-import { killAll, metric, req, startServer, type Running } from './helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { missingTools } from './helpers/gcs.js';
+import { isAlive, litestreamPids, missingAcked, newAcked, readDb, restoreWithCli, useReplica, writeLoad } from './helpers/replica.js';
+import { metric, req, type Running } from './helpers/server.js';
 import { logLines, waitFor } from './helpers/wait.js';
 
 const skip = missingTools();
 const SYNC_INTERVAL_MS = 1000;
 
 describe.skipIf(skip)('crashes and a dying Litestream', () => {
-  let gcs: Gcs;
+  const replica = useReplica('crash-test', { printOutputOnFailure: true });
   let s: Running | undefined;
-  beforeAll(async () => {
-    gcs = await startGcs();
-    await gcs.createBucket('crash-test');
-  });
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail' && s) console.log(`--- server output (last 40 lines) ---\n${s.output().split('\n').slice(-40).join('\n')}`);
-    killLitestreams(s);
-    await s?.stop('SIGKILL');
-    s = undefined;
-  });
-  afterAll(async () => {
-    await killAll();
-    await stopAllGcs();
-  });
 
   it('kill -9 of the server and Litestream mid-burst: the restored replica is consistent and has every write acked > sync-interval + 1 s before the kill', async () => {
     const url = 'gs://crash-test/kill9';
-    s = await startServer({ env: replicaEnv(gcs, url, { LITESTREAM_SYNC_INTERVAL: `${SYNC_INTERVAL_MS}ms` }) });
+    s = await replica.start({ env: replica.env(url, { LITESTREAM_SYNC_INTERVAL: `${SYNC_INTERVAL_MS}ms` }) });
     const [lsPid] = litestreamPids(s);
     expect(lsPid).toBeGreaterThan(0);
     const acked = newAcked();
@@ -44,7 +30,7 @@ describe.skipIf(skip)('crashes and a dying Litestream', () => {
     await load;
     const cutoff = killedAt - (SYNC_INTERVAL_MS + 1000);
 
-    const db = readDb((await restoreWithCli(gcs, url)).dbPath);
+    const db = readDb((await restoreWithCli(replica.gcs, url)).dbPath);
     const old = [...acked.products.values()].filter((p) => p.at <= cutoff).length;
     const miss = missingAcked(db, acked, 'crash', cutoff);
     const lateMissing = missingAcked(db, acked, 'crash').products.length;
@@ -69,7 +55,7 @@ describe.skipIf(skip)('crashes and a dying Litestream', () => {
   it('Litestream killed while the server runs: 503 replication_down and /readyz 503 until it is restarted; nothing acknowledged lost', async () => {
     const url = 'gs://crash-test/restart';
     // A 3 s restart delay keeps the outage long enough to observe.
-    s = await startServer({ env: replicaEnv(gcs, url, { LITESTREAM_RESTART_DELAY_MS: '3000' }) });
+    s = await replica.start({ env: replica.env(url, { LITESTREAM_RESTART_DELAY_MS: '3000' }) });
     const server = s;
     const acked = newAcked();
     let stop = false;
@@ -108,14 +94,14 @@ describe.skipIf(skip)('crashes and a dying Litestream', () => {
     expect(acked.other).toEqual([]);
 
     expect(await s.stop()).toBe(0);
-    const db = readDb((await restoreWithCli(gcs, url)).dbPath);
+    const db = readDb((await restoreWithCli(replica.gcs, url)).dbPath);
     expect(db.integrity).toBe('ok');
     expect(missingAcked(db, acked, 'restart')).toEqual({ products: [], counterShort: 0 });
   });
 
   it('Litestream killed and not restarted (LITESTREAM_MAX_RESTARTS=0): writes stay refused; shutdown ships what was committed and exits 0', async () => {
     const url = 'gs://crash-test/norestart';
-    s = await startServer({ env: replicaEnv(gcs, url, { LITESTREAM_MAX_RESTARTS: '0' }) });
+    s = await replica.start({ env: replica.env(url, { LITESTREAM_MAX_RESTARTS: '0' }) });
     const server = s;
     const acked = newAcked();
     let stop = false;
@@ -135,7 +121,7 @@ describe.skipIf(skip)('crashes and a dying Litestream', () => {
     console.log(`shutdown with Litestream dead (one-shot final upload): ${(performance.now() - t0).toFixed(0)} ms`);
     expect(logLines(s, 'litestream is not running at shutdown: starting it once for the final upload')).toHaveLength(1);
     expect(logLines(s, 'shutdown complete')[0]).toMatchObject({ failed: [] });
-    const db = readDb((await restoreWithCli(gcs, url)).dbPath);
+    const db = readDb((await restoreWithCli(replica.gcs, url)).dbPath);
     expect(db.integrity).toBe('ok');
     // Including writes committed after Litestream died and before the server noticed.
     expect(missingAcked(db, acked, 'norestart')).toEqual({ products: [], counterShort: 0 });

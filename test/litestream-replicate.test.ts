@@ -1,33 +1,20 @@
 // Replicate and restore end to end: the real server supervising real Litestream 0.5 against fake-gcs-server
 // (GCS JSON/XML API on loopback). Writes go through the API; the replica is restored with the litestream CLI.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { missingTools, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
-import { killLitestreams, missingAcked, newAcked, readDb, replicaEnv, restoreWithCli, writeLoad } from './helpers/replica.js';
-import { killAll, metric, req, startServer, type Running } from './helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { missingTools } from './helpers/gcs.js';
+import { missingAcked, newAcked, readDb, restoreWithCli, useReplica, writeLoad } from './helpers/replica.js';
+import { metric, req, type Running } from './helpers/server.js';
 import { logLines } from './helpers/wait.js';
 
 const skip = missingTools();
 
 describe.skipIf(skip)('Litestream replication to GCS (emulated)', () => {
-  let gcs: Gcs;
+  const replica = useReplica('replicate-test');
   let s: Running | undefined;
-  beforeAll(async () => {
-    gcs = await startGcs();
-    await gcs.createBucket('replicate-test');
-  });
-  afterEach(async () => {
-    killLitestreams(s);
-    await s?.stop('SIGKILL');
-    s = undefined;
-  });
-  afterAll(async () => {
-    await killAll();
-    await stopAllGcs();
-  });
 
   it('5,000 products and 1,000 increments through the API, SIGTERM, restore with the CLI: integrity ok, every acknowledged write there', async () => {
     const url = 'gs://replicate-test/db';
-    s = await startServer({ env: replicaEnv(gcs, url) });
+    s = await replica.start({ env: replica.env(url) });
     expect(await metric(s.url, 'litestream_up')).toBe(1);
     expect((await req(s.url, 'GET', '/readyz')).status).toBe(200);
 
@@ -46,10 +33,10 @@ describe.skipIf(skip)('Litestream replication to GCS (emulated)', () => {
     expect(logLines(s, 'shutdown complete')[0]).toMatchObject({ failed: [] });
     // No TRUNCATE checkpoint with a replicator: the writer closed without one.
     expect(logLines(s, 'writer closed')[0]).toMatchObject({ checkpointed: false });
-    const objects = await gcs.list('replicate-test', 'db/');
+    const objects = await replica.gcs.list('replicate-test', 'db/');
     expect(objects.length).toBeGreaterThan(0);
 
-    const restored = await restoreWithCli(gcs, url);
+    const restored = await restoreWithCli(replica.gcs, url);
     const db = readDb(restored.dbPath);
     console.log(
       `replicate: 6,000 writes in ${writeMs.toFixed(0)} ms; SIGTERM -> exit ${stopMs.toFixed(0)} ms; ` +
@@ -64,7 +51,7 @@ describe.skipIf(skip)('Litestream replication to GCS (emulated)', () => {
 
   it('shutdown under write load: SIGTERM -> exit 0 well inside 10 s, nothing acknowledged missing from the replica', async () => {
     const url = 'gs://replicate-test/load';
-    s = await startServer({ env: replicaEnv(gcs, url) });
+    s = await replica.start({ env: replica.env(url) });
     const acked = newAcked();
     const load = writeLoad(s.url, acked, { total: 1e9, concurrency: 48, counter: 'load', incrementEvery: 3 });
     // Let the load run long enough that Litestream has shipped a few passes and WAL is piling up.
@@ -88,7 +75,7 @@ describe.skipIf(skip)('Litestream replication to GCS (emulated)', () => {
     expect(acked.other).toEqual([]);
     expect(before).toBeGreaterThan(200);
 
-    const db = readDb((await restoreWithCli(gcs, url)).dbPath);
+    const db = readDb((await restoreWithCli(replica.gcs, url)).dbPath);
     expect(db.integrity).toBe('ok');
     expect(missingAcked(db, acked, 'load')).toEqual({ products: [], counterShort: 0 });
   });

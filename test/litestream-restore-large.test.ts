@@ -4,33 +4,20 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../src/db/migrations.js';
 import { migrate } from '../src/db/open.js';
-import { missingTools, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
-import { killLitestreams, replicaEnv } from './helpers/replica.js';
-import { killAll, req, startServer, tempDir, type Running } from './helpers/server.js';
+import { missingTools } from './helpers/gcs.js';
+import { useReplica } from './helpers/replica.js';
+import { req, tempDir, type Running } from './helpers/server.js';
 import { logLines, waitFor } from './helpers/wait.js';
 
 const skip = missingTools();
 const TARGET_BYTES = 100 * 1024 * 1024;
 
 describe.skipIf(skip)('restore on start, ~100 MB', () => {
-  let gcs: Gcs;
+  const replica = useReplica('large-test');
   let s: Running | undefined;
-  beforeAll(async () => {
-    gcs = await startGcs();
-    await gcs.createBucket('large-test');
-  });
-  afterEach(async () => {
-    killLitestreams(s);
-    await s?.stop('SIGKILL');
-    s = undefined;
-  });
-  afterAll(async () => {
-    await killAll();
-    await stopAllGcs();
-  });
 
   it('a fresh data directory comes up with all ~100 MB restored; prints restore and start-to-ready times', async () => {
     const url = 'gs://large-test/db';
@@ -51,20 +38,20 @@ describe.skipIf(skip)('restore on start, ~100 MB', () => {
 
     // First instance: an existing local database; its first sync uploads all of it.
     const t0 = performance.now();
-    s = await startServer({ dbPath, env: replicaEnv(gcs, url, { LITESTREAM_START_TIMEOUT_MS: '50000' }), timeoutMs: 55_000 });
+    s = await replica.start({ dbPath, env: replica.env(url, { LITESTREAM_START_TIMEOUT_MS: '50000' }), timeoutMs: 55_000 });
     const uploadMs = performance.now() - t0;
     expect(await s.stop()).toBe(0);
 
     // Second instance: fresh disk, same replica.
     const t1 = performance.now();
-    s = await startServer({ env: replicaEnv(gcs, url), timeoutMs: 55_000 });
+    s = await replica.start({ env: replica.env(url), timeoutMs: 55_000 });
     const server = s;
     await waitFor(async () => (await req(server.url, 'GET', '/readyz')).status === 200, '/readyz 200', 10_000);
     const readyMs = performance.now() - t1;
     const restored = logLines(s, 'database restored from the replica')[0]!;
     const firstSync = logLines(s, 'litestream first sync done')[0]!;
     // Litestream 0.5.18 cannot continue the WAL of a restored file: its first sync uploads a full copy as a new L0.
-    const objects = (await (await fetch(`http://${gcs.host}/storage/v1/b/large-test/o?prefix=db/ltx/0/`)).json()) as { items: { name: string; size: string }[] };
+    const objects = (await (await fetch(`http://${replica.gcs.host}/storage/v1/b/large-test/o?prefix=db/ltx/0/`)).json()) as { items: { name: string; size: string }[] };
     const l0 = objects.items.map((o) => `${o.name.split('/').pop()} ${(Number(o.size) / 1048576).toFixed(1)} MiB`);
     console.log(
       `~100 MB restore on start: database ${(bytes / 1048576).toFixed(1)} MiB, ${rows} rows; first upload (start of the first instance) ` +

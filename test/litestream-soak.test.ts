@@ -3,34 +3,21 @@
 // sqlite_busy_retries_total shows what its write-lock barrier cost us.
 // Out of the default run (it takes over a minute): SOAK=1 npx vitest run test/litestream-soak.test.ts
 import fs from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { missingTools, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
-import { killLitestreams, missingAcked, newAcked, readDb, replicaEnv, restoreWithCli, writeLoad } from './helpers/replica.js';
-import { killAll, metric, startServer, type Running } from './helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { missingTools } from './helpers/gcs.js';
+import { missingAcked, newAcked, readDb, restoreWithCli, useReplica, writeLoad } from './helpers/replica.js';
+import { metric, type Running } from './helpers/server.js';
 
 const SOAK_MS = Number(process.env.SOAK_MS ?? 60_000);
 const skip = process.env.SOAK === '1' ? missingTools() : 'set SOAK=1 to run the 60 s soak test';
 
 describe.skipIf(skip)('soak: sustained writes while Litestream checkpoints', () => {
-  let gcs: Gcs;
+  const replica = useReplica('soak-test');
   let s: Running | undefined;
-  beforeAll(async () => {
-    gcs = await startGcs();
-    await gcs.createBucket('soak-test');
-  });
-  afterEach(async () => {
-    killLitestreams(s);
-    await s?.stop('SIGKILL');
-    s = undefined;
-  });
-  afterAll(async () => {
-    await killAll();
-    await stopAllGcs();
-  });
 
   it(`${SOAK_MS / 1000} s of writes: no client-visible error, bounded WAL, everything in the replica`, { timeout: SOAK_MS + 90_000 }, async () => {
     const url = 'gs://soak-test/db';
-    s = await startServer({ env: replicaEnv(gcs, url) });
+    s = await replica.start({ env: replica.env(url) });
     const acked = newAcked();
     const t0 = performance.now();
     let maxWal = 0;
@@ -56,7 +43,7 @@ describe.skipIf(skip)('soak: sustained writes while Litestream checkpoints', () 
     // Far more written than the largest WAL: checkpoints ran. 1,000 pages = 4 MiB is Litestream's trigger.
     expect(maxWal).toBeLessThan(64 * 1048576);
     expect(await s.stop()).toBe(0);
-    const db = readDb((await restoreWithCli(gcs, url)).dbPath);
+    const db = readDb((await restoreWithCli(replica.gcs, url)).dbPath);
     expect(db.integrity).toBe('ok');
     expect(missingAcked(db, acked, 'soak')).toEqual({ products: [], counterShort: 0 });
   });

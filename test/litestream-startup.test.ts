@@ -4,10 +4,10 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, missingTools, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
-import { allProducts, killLitestreams, readDb, replicaEnv, restoreWithCli } from './helpers/replica.js';
-import { killAll, req, runToExit, startServer, tempDir, type Running } from './helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { freePort, missingTools, startGcs } from './helpers/gcs.js';
+import { allProducts, readDb, replicaEnv, restoreWithCli, useReplica } from './helpers/replica.js';
+import { req, runToExit, tempDir, type Running } from './helpers/server.js';
 import { logLines, waitFor } from './helpers/wait.js';
 
 describe('replication settings are validated before anything starts', () => {
@@ -46,45 +46,32 @@ describe('replication settings are validated before anything starts', () => {
 const skip = missingTools();
 
 describe.skipIf(skip)('start-up against the replica', () => {
-  let gcs: Gcs;
+  const replica = useReplica('startup-test');
   let s: Running | undefined;
-  beforeAll(async () => {
-    gcs = await startGcs();
-    await gcs.createBucket('startup-test');
-  });
-  afterEach(async () => {
-    killLitestreams(s);
-    await s?.stop('SIGKILL');
-    s = undefined;
-  });
-  afterAll(async () => {
-    await killAll();
-    await stopAllGcs();
-  });
 
   it('empty bucket (first deploy): starts with a new database and replicates it', async () => {
     const url = 'gs://startup-test/first';
-    s = await startServer({ env: replicaEnv(gcs, url) });
+    s = await replica.start({ env: replica.env(url) });
     expect(logLines(s, 'replica is empty: starting with a new database')).toHaveLength(1);
     expect((await req(s.url, 'POST', '/products', { name: 'first', price: 1 })).status).toBe(201);
     expect(await s.stop()).toBe(0);
-    expect(readDb((await restoreWithCli(gcs, url)).dbPath).products.size).toBe(1);
+    expect(readDb((await restoreWithCli(replica.gcs, url)).dbPath).products.size).toBe(1);
   });
 
   it('existing local database: not restored over, and replication carries on from it', async () => {
     const url = 'gs://startup-test/local';
-    s = await startServer({ env: replicaEnv(gcs, url) });
+    s = await replica.start({ env: replica.env(url) });
     const { dbPath } = s;
     expect((await req(s.url, 'POST', '/products', { name: 'one', price: 1 })).status).toBe(201);
     expect(await s.stop()).toBe(0);
 
-    s = await startServer({ dbPath, env: replicaEnv(gcs, url) });
+    s = await replica.start({ dbPath, env: replica.env(url) });
     expect(logLines(s, 'local database exists: not restoring')).toHaveLength(1);
     expect(logLines(s, 'restoring the database from the replica')).toHaveLength(0);
     expect((await req(s.url, 'POST', '/products', { name: 'two', price: 2 })).status).toBe(201);
     expect((await allProducts(s.url)).size).toBe(2);
     expect(await s.stop()).toBe(0);
-    const db = readDb((await restoreWithCli(gcs, url)).dbPath);
+    const db = readDb((await restoreWithCli(replica.gcs, url)).dbPath);
     expect(db.integrity).toBe('ok');
     expect([...db.products.values()].map((p) => p.name).sort()).toEqual(['one', 'two']);
   });
@@ -92,14 +79,14 @@ describe.skipIf(skip)('start-up against the replica', () => {
   it('replica present, no local database (scale to zero, new instance): restores, then serves and replicates; three generations', async () => {
     const url = 'gs://startup-test/generations';
     // Generation 1 writes and stops.
-    s = await startServer({ env: replicaEnv(gcs, url) });
+    s = await replica.start({ env: replica.env(url) });
     for (let i = 0; i < 50; i++) expect((await req(s.url, 'POST', '/products', { name: `g1-${i}`, price: i })).status).toBe(201);
     expect((await req(s.url, 'POST', '/counters/gen/increment', { by: 10 })).status).toBe(200);
     expect(await s.stop()).toBe(0);
 
     // Generation 2 starts on a fresh disk: restore, then more writes.
     const t0 = performance.now();
-    s = await startServer({ env: replicaEnv(gcs, url) });
+    s = await replica.start({ env: replica.env(url) });
     await waitFor(async () => (await req(s!.url, 'GET', '/readyz')).status === 200, '/readyz 200');
     const readyMs = performance.now() - t0;
     const restored = logLines(s, 'database restored from the replica')[0];
@@ -111,7 +98,7 @@ describe.skipIf(skip)('start-up against the replica', () => {
     expect(await s.stop()).toBe(0);
 
     // Generation 3 sees both.
-    s = await startServer({ env: replicaEnv(gcs, url) });
+    s = await replica.start({ env: replica.env(url) });
     const products = await allProducts(s.url);
     expect(products.size).toBe(70);
     expect((await req(s.url, 'GET', '/counters/gen')).body.value).toBe(15);
@@ -122,7 +109,7 @@ describe.skipIf(skip)('start-up against the replica', () => {
     const gone = await startGcs();
     await gone.createBucket('gone-bucket');
     const url = 'gs://gone-bucket/db';
-    s = await startServer({ env: replicaEnv(gone, url) });
+    s = await replica.start({ env: replicaEnv(gone, url) });
     expect((await req(s.url, 'POST', '/products', { name: 'precious', price: 1 })).status).toBe(201);
     expect(await s.stop()).toBe(0);
     await gone.stop();
@@ -140,7 +127,7 @@ describe.skipIf(skip)('start-up against the replica', () => {
   it('wrong port (never a GCS there): the same clear failure', async () => {
     const dbPath = path.join(tempDir(), 'app.db');
     const port = await freePort();
-    const env = replicaEnv(gcs, 'gs://startup-test/x', { STORAGE_EMULATOR_HOST: `127.0.0.1:${port}`, LITESTREAM_CONNECT_TIMEOUT_MS: '1500' });
+    const env = replica.env('gs://startup-test/x', { STORAGE_EMULATOR_HOST: `127.0.0.1:${port}`, LITESTREAM_CONNECT_TIMEOUT_MS: '1500' });
     const { code, output } = await runToExit({ DB_PATH: dbPath, ...env });
     expect(code).toBe(1);
     expect(output).toContain('did not answer within 1500 ms');
@@ -161,7 +148,7 @@ describe.skipIf(skip)('start-up against the replica', () => {
       const port = (forbidden.address() as { port: number }).port;
       const dbPath = path.join(tempDir(), 'app.db');
       const t0 = performance.now();
-      const { code, output } = await runToExit({ DB_PATH: dbPath, ...replicaEnv(gcs, 'gs://startup-test/db', { STORAGE_EMULATOR_HOST: `127.0.0.1:${port}` }) });
+      const { code, output } = await runToExit({ DB_PATH: dbPath, ...replica.env('gs://startup-test/db', { STORAGE_EMULATOR_HOST: `127.0.0.1:${port}` }) });
       const ms = performance.now() - t0;
       expect(code).toBe(1);
       expect(output).toContain('cannot read replica gs://startup-test/db');
@@ -175,7 +162,7 @@ describe.skipIf(skip)('start-up against the replica', () => {
 
   it('bucket does not exist: clear error, non-zero exit', async () => {
     const dbPath = path.join(tempDir(), 'app.db');
-    const { code, output } = await runToExit({ DB_PATH: dbPath, ...replicaEnv(gcs, 'gs://no-such-bucket/db') });
+    const { code, output } = await runToExit({ DB_PATH: dbPath, ...replica.env('gs://no-such-bucket/db') });
     expect(code).toBe(1);
     expect(output).toContain("bucket doesn't exist");
     expect(fs.existsSync(dbPath)).toBe(false);
@@ -183,12 +170,12 @@ describe.skipIf(skip)('start-up against the replica', () => {
 
   it('existing local database but the replica is unreachable: the first sync fails start-up (never ready unreplicated)', async () => {
     const url = 'gs://startup-test/local-unreachable';
-    s = await startServer({ env: replicaEnv(gcs, url) });
+    s = await replica.start({ env: replica.env(url) });
     const { dbPath } = s;
     expect(await s.stop()).toBe(0);
     s = undefined;
     const port = await freePort();
-    const env = replicaEnv(gcs, url, { STORAGE_EMULATOR_HOST: `127.0.0.1:${port}`, LITESTREAM_START_TIMEOUT_MS: '3000' });
+    const env = replica.env(url, { STORAGE_EMULATOR_HOST: `127.0.0.1:${port}`, LITESTREAM_START_TIMEOUT_MS: '3000' });
     const { code, output } = await runToExit({ DB_PATH: dbPath, ...env });
     expect(code).toBe(1);
     expect(output).toMatch(/first sync to gs:\/\/startup-test\/local-unreachable failed|did not answer within/);

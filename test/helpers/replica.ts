@@ -1,12 +1,65 @@
-// Replication test helpers: a server environment that replicates to the emulator, restores with the litestream
-// CLI, reads a restored database directly, and a write load that records what was acknowledged and when.
+// Replication test helpers: a describe-block fixture (emulator, bucket, servers cleaned up), a server environment
+// that replicates to the emulator, restores with the litestream CLI, reads a restored database directly, and a
+// write load that records what was acknowledged and when.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { Gcs } from './gcs.js';
-import { LITESTREAM_BIN } from './gcs.js';
-import { req, tempDir, type Running } from './server.js';
+import { LITESTREAM_BIN, startGcs, stopAllGcs } from './gcs.js';
+import { killAll, req, startServer, tempDir, type Running, type StartOptions } from './server.js';
 import { logLines } from './wait.js';
+
+export interface ReplicaFixture {
+  /** The emulator, started (with the fixture's bucket created) in beforeAll. */
+  readonly gcs: Gcs;
+  /** replicaEnv() on this fixture's emulator. */
+  env(url: string, extra?: Record<string, string>): Record<string, string>;
+  /** startServer(), remembered so that afterEach kills it and its Litestream, however the test left it. */
+  start(opts?: StartOptions): Promise<Running>;
+}
+
+/**
+ * Call inside a describe block: starts an emulator and creates `bucket` before all its tests; after each test
+ * kills every Litestream the test's servers started (a server killed with SIGKILL cannot) and then the
+ * servers; after all, stops every server and emulator still running. With `printOutputOnFailure`, a failed
+ * test prints the last 40 lines of the last server it started.
+ */
+export function useReplica(bucket: string, opts: { printOutputOnFailure?: boolean } = {}): ReplicaFixture {
+  let gcs: Gcs | undefined;
+  let started: Running[] = [];
+  beforeAll(async () => {
+    gcs = await startGcs();
+    await gcs.createBucket(bucket);
+  });
+  afterEach(async (ctx) => {
+    const servers = started;
+    started = [];
+    const last = servers.at(-1);
+    if (opts.printOutputOnFailure && ctx.task.result?.state === 'fail' && last) {
+      console.log(`--- server output (last 40 lines) ---\n${last.output().split('\n').slice(-40).join('\n')}`);
+    }
+    for (const s of servers) killLitestreams(s);
+    await Promise.all(servers.map((s) => s.stop('SIGKILL')));
+  });
+  afterAll(async () => {
+    await killAll();
+    await stopAllGcs();
+  });
+  const fixture: ReplicaFixture = {
+    get gcs() {
+      if (!gcs) throw new Error('useReplica: the emulator is started in beforeAll');
+      return gcs;
+    },
+    env: (url, extra) => replicaEnv(fixture.gcs, url, extra),
+    async start(startOpts) {
+      const s = await startServer(startOpts);
+      started.push(s);
+      return s;
+    },
+  };
+  return fixture;
+}
 
 /** Server env for replicating to `url` on the emulator (metrics listener off: tests run side by side). */
 export function replicaEnv(gcs: Gcs, url: string, extra: Record<string, string> = {}): Record<string, string> {
