@@ -78,18 +78,33 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // Only what the scenario sets: a READERS or REPLICA_URL left in the caller's shell must not leak in.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !SERVER_ENV.test(k)));
   const nodeArgs = profiling.dir ? ['--cpu-prof', `--cpu-prof-dir=${profiling.dir}`] : [];
+  // The server's stdout and stderr go to a file next to its database, not through a pipe into this process: this
+  // process also runs autocannon, and reading the access log (~8 MB/s at 40k req/s) would take CPU from it.
+  const logPath = path.join(path.dirname(opts.dbPath), `${opts.kind}-${process.hrtime.bigint()}.log`);
+  const logFd = fs.openSync(logPath, 'w');
   const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, entry], {
     cwd: ROOT,
     env: { ...inherited, PORT: '0', HOST: '127.0.0.1', DB_PATH: opts.dbPath, LOG_LEVEL: 'info', ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', logFd, logFd],
   });
-  let out = '';
-  const keep = (b: Buffer) => {
-    out += b.toString();
-    if (out.length > 65_536) out = out.slice(-65_536);
+  fs.closeSync(logFd);
+  /** The last 64 KB the process wrote (read from its log file). */
+  const out = (): string => {
+    try {
+      const fd = fs.openSync(logPath, 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        const len = Math.min(size, 65_536);
+        const buf = Buffer.alloc(len);
+        fs.readSync(fd, buf, 0, len, size - len);
+        return buf.toString();
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return '';
+    }
   };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
   const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
 
   const server: RunningServer = {
@@ -97,7 +112,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     pid: proc.pid!,
     port: 0,
     url: '',
-    output: () => out,
+    output: out,
     cpuSeconds: () => procCpuSeconds(proc.pid!),
     async stop(graceMs = 20_000) {
       if (proc.exitCode === null && proc.signalCode === null) {
@@ -114,36 +129,37 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   };
   live.add(server);
 
-  // The ready line: pino JSON with "msg":"listening" and the port (ours and the baseline log the same).
-  let scanned = 0;
+  // The ready line: pino JSON with "msg":"listening" and the port (ours and the baseline log the same), polled
+  // from the start of the log file.
   server.port = await new Promise<number>((resolve, reject) => {
+    let done = false;
+    const finish = (f: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      clearInterval(poll);
+      f();
+    };
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
-      reject(new Error(`${opts.kind} server did not listen within ${opts.timeoutMs ?? 30_000} ms:\n${out}`));
+      finish(() => reject(new Error(`${opts.kind} server did not listen within ${opts.timeoutMs ?? 30_000} ms:\n${out()}`)));
     }, opts.timeoutMs ?? 30_000);
-    const check = () => {
-      const lines = out.slice(scanned).split('\n');
-      for (const line of lines.slice(0, -1)) {
-        scanned += line.length + 1;
+    const poll = setInterval(() => {
+      for (const line of out().split('\n')) {
         if (!line.includes('"listening"')) continue;
         try {
           const rec = JSON.parse(line) as { msg?: string; port?: number };
           if (rec.msg === 'listening' && typeof rec.port === 'number') {
-            clearTimeout(timer);
-            proc.stdout!.off('data', check);
-            resolve(rec.port);
+            const port = rec.port;
+            finish(() => resolve(port));
             return;
           }
         } catch {
           /* not JSON */
         }
       }
-    };
-    proc.stdout!.on('data', check);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${opts.kind} server exited (${code}) before listening:\n${out}`));
-    });
+    }, 10);
+    void exited.then((code) => finish(() => reject(new Error(`${opts.kind} server exited (${code}) before listening:\n${out()}`))));
   });
   server.url = `http://127.0.0.1:${server.port}`;
   return server;
