@@ -3,9 +3,9 @@
 // throughput is back within seconds of the load dropping. A client that does not read its responses holds
 // at most one response's memory, does not slow anybody else, and is disconnected after SLOW_CLIENT_TIMEOUT_MS.
 import fs from 'node:fs';
-import net from 'node:net';
 import autocannon, { type Request, type Result } from 'autocannon';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rawConnect, type RawConn } from './helpers/raw-http.js';
 import { killAll, metric, req, startServer, type Running } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -134,47 +134,17 @@ async function seedLarge(s: Running, n: number): Promise<void> {
 
 const PAGE = 'GET /products?limit=100 HTTP/1.1\r\nHost: localhost\r\n\r\n';
 
-/** Reads Content-Length framed responses from a paused socket until `n` are complete. */
-function readResponses(sock: net.Socket, n: number, timeoutMs = 15_000): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    const bodies: string[] = [];
-    const timer = setTimeout(() => reject(new Error(`got ${bodies.length} of ${n} responses`)), timeoutMs);
-    const onData = (b: Buffer) => {
-      buf = Buffer.concat([buf, b]);
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const len = Number(/content-length: (\d+)/i.exec(buf.subarray(0, end).toString('latin1'))?.[1]);
-        if (buf.length < end + 4 + len) return;
-        bodies.push(buf.subarray(end + 4, end + 4 + len).toString('utf8'));
-        buf = buf.subarray(end + 4 + len);
-        if (bodies.length === n) {
-          clearTimeout(timer);
-          sock.off('data', onData);
-          resolve(bodies);
-          return;
-        }
-      }
-    };
-    sock.on('data', onData);
-    sock.resume();
-  });
-}
-
-function connectPaused(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
-    sock.pause();
-    sock.once('connect', () => resolve(sock));
-    sock.once('error', reject);
-  });
+/** A raw connection that reads nothing until its socket is resumed. */
+async function connectPaused(port: number): Promise<RawConn> {
+  const c = await rawConnect(port);
+  c.socket.pause();
+  return c;
 }
 
 /** Sends one page request at a time without reading, until the server reports a stalled response. */
-async function sendUntilStalled(s: Running, sock: net.Socket): Promise<number> {
+async function sendUntilStalled(s: Running, c: RawConn): Promise<number> {
   for (let sent = 1; sent <= 200; sent++) {
-    sock.write(PAGE);
+    c.write(PAGE);
     await new Promise((r) => setTimeout(r, 20));
     if ((await metric(s.url, 'http_stalled_responses')) >= 1) return sent;
   }
@@ -194,12 +164,10 @@ describe('slow clients', () => {
 
   it('a client that pipelines and never reads is disconnected; memory stays flat and other clients are not slowed', async () => {
     const rss0 = rssMb(server.proc.pid!);
-    const socks = await Promise.all([1, 2, 3, 4].map(() => connectPaused(server.port)));
-    const closed = socks.map((sk) => new Promise<void>((r) => sk.on('close', () => r())));
-    for (const sk of socks) sk.on('error', () => {});
+    const conns = await Promise.all([1, 2, 3, 4].map(() => connectPaused(server.port)));
     const burst = Buffer.from(PAGE.repeat(100));
     const pump = setInterval(() => {
-      for (const sk of socks) if (!sk.destroyed && sk.writableLength < 1e6) sk.write(burst);
+      for (const { socket } of conns) if (!socket.destroyed && socket.writableLength < 1e6) socket.write(burst);
     }, 5);
     let maxRss = rss0;
     let slowest = 0;
@@ -213,7 +181,7 @@ describe('slow clients', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     clearInterval(pump);
-    await Promise.all(closed);
+    await Promise.all(conns.map((c) => c.closed));
     console.log(`4 non-reading pipelining clients: RSS ${Math.round(rss0)} -> max ${Math.round(maxRss)} MB; slowest other request ${slowest.toFixed(1)} ms`);
     // Before tryEnd, the same clients grew the process by ~2 GB a second.
     expect(maxRss - rss0).toBeLessThan(100);
@@ -221,28 +189,28 @@ describe('slow clients', () => {
   }, 30_000);
 
   it('a client that stops reading holds one stalled response; when it reads again, every response arrives intact', async () => {
-    const sock = await connectPaused(server.port);
-    const sent = await sendUntilStalled(server, sock);
+    const c = await connectPaused(server.port);
+    const sent = await sendUntilStalled(server, c);
     await new Promise((r) => setTimeout(r, 500));
-    const bodies = await readResponses(sock, sent);
+    c.socket.resume();
+    const bodies: string[] = [];
+    for (let i = 0; i < sent; i++) bodies.push((await c.response()).body);
     console.log(`stalled after ${sent} pages of ${page.length} bytes unread; all ${bodies.length} read back intact`);
     expect(bodies.every((b) => b === page)).toBe(true);
     expect(await metric(server.url, 'http_stalled_responses')).toBe(0);
-    sock.destroy();
+    c.destroy();
   }, 30_000);
 
   it('a client that reads nothing of a stalled response for SLOW_CLIENT_TIMEOUT_MS is disconnected', async () => {
     const closedBefore = await metric(server.url, 'http_slow_clients_closed_total');
-    const sock = await connectPaused(server.port);
-    sock.on('error', () => {});
-    const closed = new Promise<void>((r) => sock.on('close', () => r()));
-    await sendUntilStalled(server, sock);
+    const c = await connectPaused(server.port);
+    await sendUntilStalled(server, c);
     const stalledAt = performance.now();
     await waitFor(async () => (await metric(server.url, 'http_slow_clients_closed_total')) > closedBefore, 'the stalled client to be disconnected', 6000, 50);
     const after = performance.now() - stalledAt;
     // A paused socket reports the close once what the kernel buffered is consumed.
-    sock.resume();
-    await closed;
+    c.socket.resume();
+    await c.closed;
     console.log(`stalled client disconnected ${Math.round(after)} ms after its response stalled (SLOW_CLIENT_TIMEOUT_MS=1500)`);
     expect(after).toBeGreaterThan(1000);
     expect(after).toBeLessThan(4000);
