@@ -1,7 +1,8 @@
 // Main-thread side of the writer: a bounded queue sent to the writer thread once per event-loop turn (and mid-turn
 // whenever WRITE_FLUSH_AT writes are queued), and the two steps every write goes through: committed (its
-// transaction is durable locally) and then acknowledged (the client may be answered). Today acknowledgement follows commit at once; a durability gate
-// (e.g. "after Litestream's sync confirms it") plugs in between without touching the writer thread.
+// transaction is durable locally) and then acknowledged (the client may be answered). Today acknowledgement
+// follows commit at once; a durability gate (e.g. "after Litestream's sync confirms it") plugs in between
+// without touching the writer thread.
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
