@@ -173,7 +173,6 @@ describe.skipIf(skip)('start-up against the replica', () => {
     s = await replica.start({ env: replica.env(url) });
     const { dbPath } = s;
     expect(await s.stop()).toBe(0);
-    s = undefined;
     const port = await freePort();
     const env = replica.env(url, { STORAGE_EMULATOR_HOST: `127.0.0.1:${port}`, LITESTREAM_START_TIMEOUT_MS: '3000' });
     const { code, output } = await runToExit({ DB_PATH: dbPath, ...env });
