@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Tests start real servers and threads; on 2 cores, files run one at a time for stable timings.
     fileParallelism: false,
-    reporters: ['default'],
+    // The second prints a plain "N passed, N failed, N skipped" line last, which CI reads.
+    reporters: ['default', './test/reporters/closing-line.ts'],
   },
 });
