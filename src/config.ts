@@ -13,6 +13,8 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
+export type AccessLogMode = 'all' | 'errors' | 'off';
+
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
   .transform((v) => v === '1' || v === 'true' || v === 'yes');
@@ -58,7 +60,11 @@ const envSchema = z.object({
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
   SLOW_CLIENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   IDEMPOTENCY_TTL_S: int(1, 30 * 86_400).default(86_400),
-  ACCESS_LOG: bool.default(true),
+  // all (1/true/yes): every request; errors: status >= 400 only; off (0/false/no).
+  ACCESS_LOG: z
+    .enum(['all', 'errors', 'off', '1', '0', 'true', 'false', 'yes', 'no'])
+    .default('errors')
+    .transform((v): AccessLogMode => (v === 'errors' ? 'errors' : ['all', '1', 'true', 'yes'].includes(v) ? 'all' : 'off')),
   // Replication (Litestream): off unless REPLICA_URL is set. See README "Deploy to Cloud Run".
   REPLICA_URL: replicaUrl.optional(),
   LITESTREAM_BIN: z.string().min(1).default('litestream'),
@@ -114,8 +120,11 @@ export interface Config {
   readonly slowClientTimeoutMs: number;
   /** How long an Idempotency-Key's stored outcome is replayed. */
   readonly idempotencyTtlS: number;
-  /** One log line per request at info (off: LOG_LEVEL above info, or ACCESS_LOG=0). */
-  readonly accessLog: boolean;
+  /**
+   * Which requests get an access-log line at info: all, errors (status >= 400, the default) or off. Nothing is
+   * logged above LOG_LEVEL=info.
+   */
+  readonly accessLog: AccessLogMode;
   readonly testWriterDelayMs: number;
   /** Absolute path of the JSON file of counters and products applied through the writer; null: no DATA_FILE. */
   readonly dataFile: string | null;

@@ -34,7 +34,7 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     pending,
     stalled,
     onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
-    accessLog: config.accessLog ? createAccessLog(log) : null,
+    accessLog: createAccessLog(log, config.accessLog),
   };
 
   // With REPLICA_URL: restore a missing database before anything opens it; replicate once migrations ran.

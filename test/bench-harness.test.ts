@@ -1,13 +1,16 @@
 // The benchmark harness still runs: `bench/run.ts --smoke` (built into dist-bench by pretest) starts ours and
 // the baseline, runs a 2-second hot read and a tiny counter hammer against each, and writes its results.
 // Numbers are not judged here, only that the harness measures something sane and the baseline is correct.
+// The ceiling probe, which only the wrk cross-check runs, is checked on its own below.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, tempDir } from './helpers/server.js';
+import { createSeedDb } from '../bench/lib/seed.js';
+import { req, ROOT, startServer, tempDir } from './helpers/server.js';
 
 const RUNNER = path.join(ROOT, 'dist-bench', 'bench', 'run.js');
+const PROBE = path.join(ROOT, 'dist-bench', 'bench', 'probe', 'main.js');
 
 interface Row {
   params: Record<string, string | number>;
@@ -81,5 +84,34 @@ describe('bench harness (smoke)', () => {
 
     const chart = path.join(out, run.charts.summary!);
     expect(fs.readFileSync(chart, 'utf8')).toMatch(/^<svg/);
+  });
+});
+
+describe('bench ceiling probe (bench/probe/main.ts)', () => {
+  it('answers the cross-check routes over the seeded schema; concurrent creates and increments all commit', async () => {
+    const dbPath = path.join(tempDir('bench-probe-'), 'app.db');
+    createSeedDb(dbPath, 10);
+    const s = await startServer({ entry: PROBE, dbPath, env: { SQLITE_SYNCHRONOUS: 'FULL' } });
+    try {
+      const one = await req(s.url, 'GET', '/products/3');
+      expect(one.status).toBe(200);
+      expect(one.body).toMatchObject({ id: 3, name: 'product 3' });
+      expect((await req(s.url, 'GET', '/products/999')).status).toBe(404);
+      expect((await req(s.url, 'GET', '/counters/c1')).body).toEqual({ name: 'c1', value: 0 });
+
+      const created = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => req(s.url, 'POST', '/products', { name: `p${i}`, price: 1.5, stock: i })),
+      );
+      expect(created.map((r) => r.status)).toEqual(created.map(() => 200));
+      expect(new Set(created.map((r) => r.body.id)).size).toBe(40);
+      const last = await req(s.url, 'GET', `/products/${created[39]!.body.id}`);
+      expect(last.body).toMatchObject({ name: 'p39', price: 1.5, stock: 39 });
+
+      const incs = await Promise.all(Array.from({ length: 50 }, () => req(s.url, 'POST', '/counters/c1/increment', { by: 1 })));
+      expect(incs.every((r) => r.status === 200)).toBe(true);
+      expect((await req(s.url, 'GET', '/counters/c1')).body).toEqual({ name: 'c1', value: 50 });
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
   });
 });

@@ -24,6 +24,7 @@ describe('configuration from the environment', () => {
     ['MAX_HEADER_BYTES', 'abc'],
     ['MAX_HEADER_BYTES', '100'],
     ['HEADER_CHECK', 'maybe'],
+    ['ACCESS_LOG', 'some'],
     ['LOG_LEVEL', 'verbose'],
   ])('%s=%s exits non-zero before listening, naming the variable', async (name, value) => {
     const dir = tempDir();

@@ -1,4 +1,4 @@
-// Access log (one pino-format line per request, request id echoed, never the body), writer batch summaries at
+// Access log (one pino-format line per request, or per error by default; request id echoed, never the body), writer batch summaries at
 // debug, and the timeout on pending responses that uWS's idle timeout does not give.
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -21,7 +21,7 @@ function freePort(): Promise<number> {
 
 describe('access log', () => {
   it('logs one line per request with id, method, route, status and duration; echoes X-Request-Id; never logs bodies', async () => {
-    const s = await startServer({ env: { LOG_LEVEL: 'debug' } });
+    const s = await startServer({ env: { LOG_LEVEL: 'debug', ACCESS_LOG: 'all' } });
     const secret = 'SECRET-BODY-7f3a';
     const created = await req(s.url, 'POST', '/products', { name: secret, price: 1 }, { 'X-Request-Id': 'client-id-1' });
     expect(created.status).toBe(201);
@@ -52,9 +52,26 @@ describe('access log', () => {
     expect(await s.stop()).toBe(0);
   });
 
+  it('by default (ACCESS_LOG=errors) logs only the requests answered with a status >= 400', async () => {
+    const s = await startServer();
+    expect((await req(s.url, 'POST', '/products', { name: 'lamp', price: 1 })).status).toBe(201);
+    expect((await req(s.url, 'GET', '/products/1')).status).toBe(200);
+    expect((await req(s.url, 'GET', '/products/999999', undefined, { 'X-Request-Id': 'missing-1' })).status).toBe(404);
+    expect((await req(s.url, 'POST', '/products', { name: '' })).status).toBe(400);
+    expect((await req(s.url, 'GET', '/healthz')).status).toBe(200);
+    expect(await s.stop()).toBe(0);
+    const lines = logLines(s, 'request');
+    expect(lines.map((l) => [l.route, l.status])).toEqual([
+      ['GET /products/:id', 404],
+      ['POST /products', 400],
+    ]);
+    expect(lines[0]).toMatchObject({ reqId: 'missing-1', method: 'GET', component: 'http' });
+  });
+
   it('is off with ACCESS_LOG=0, while the other info lines stay', async () => {
     const s = await startServer({ env: { ACCESS_LOG: '0' } });
     expect((await req(s.url, 'GET', '/healthz')).headers.get('x-request-id')).toBeTruthy();
+    expect((await req(s.url, 'GET', '/products/999999')).status).toBe(404);
     expect(await s.stop()).toBe(0);
     expect(logLines(s, 'request')).toHaveLength(0);
     expect(logLines(s, 'shutdown complete')).toHaveLength(1);

@@ -50,7 +50,7 @@ const hooks: ExchangeHooks = {
   pending: new Set<Exchange>(),
   stalled: new Set<Exchange>(),
   onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
-  accessLog: config.accessLog ? createAccessLog(log) : null,
+  accessLog: createAccessLog(log, config.accessLog),
 };
 
 const app = uws.App() as App;

@@ -13,6 +13,8 @@ function findRoot(from: string): string {
 export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const OURS_ENTRY = path.join(ROOT, 'dist', 'main.js');
 export const BASELINE_ENTRY = path.join(ROOT, 'dist-bench', 'bench', 'baseline', 'main.js');
+/** The bare single-thread ceiling probe (bench/probe/main.ts). */
+export const PROBE_ENTRY = path.join(ROOT, 'dist-bench', 'bench', 'probe', 'main.js');
 export const WRK_DIR = path.join(ROOT, 'bench', 'wrk');
 export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 export const RESULTS_MD = path.join(ROOT, 'bench', 'RESULTS.md');

@@ -4,9 +4,10 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BASELINE_ENTRY, OURS_ENTRY, ROOT } from './paths.js';
+import { BASELINE_ENTRY, OURS_ENTRY, PROBE_ENTRY, ROOT } from './paths.js';
 
-export type ServerKind = 'ours' | 'baseline';
+/** `probe`: the bare single-thread ceiling (bench/probe/main.ts), run by the wrk cross-check only. */
+export type ServerKind = 'ours' | 'baseline' | 'probe';
 
 export interface RunningServer {
   kind: ServerKind;
@@ -73,7 +74,7 @@ const SERVER_ENV =
 export const profiling = { dir: null as string | null };
 
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
-  const entry = opts.kind === 'ours' ? OURS_ENTRY : BASELINE_ENTRY;
+  const entry = { ours: OURS_ENTRY, baseline: BASELINE_ENTRY, probe: PROBE_ENTRY }[opts.kind];
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: build first (npm run build && npm run build:bench)`);
   // Only what the scenario sets: a READERS or REPLICA_URL left in the caller's shell must not leak in.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !SERVER_ENV.test(k)));

@@ -350,10 +350,12 @@ const wrkScenario: Scenario = {
       // The path is the script's: a random seeded id per request.
       { name: 'read by id', script: 'get-product.lua', path: '/products/1', env: {} },
       ...ctx.settings.wrk.writeSync.map((sync) => ({ name: `write ${sync}`, script: 'post-product.lua', path: '/products', env: { SQLITE_SYNCHRONOUS: sync } })),
+      { name: 'increment FULL', script: 'post-increment.lua', path: `/counters/${HOT_COUNTER}/increment`, env: { SQLITE_SYNCHRONOUS: 'FULL' } },
     ];
     const rows: Row[] = [];
+    // The bare probe (bench/probe/main.ts) runs the same cases: this machine's ceiling in this session.
     for (const c of cases)
-      for (const server of SERVERS) {
+      for (const server of [...SERVERS, 'probe'] as const) {
         const result = await trial(ctx, `wrk ${c.name} ${server}`, {
           server,
           env: c.env,
@@ -368,7 +370,10 @@ const wrkScenario: Scenario = {
     return {
       id: this.id,
       title: this.title,
-      what: `wrk -t1 -c64 -d${d}s: GET /counters/${HOT_COUNTER}, GET /products/{random id} (bench/wrk/get-product.lua), and POST /products (bench/wrk/post-product.lua) per SQLITE_SYNCHRONOUS`,
+      what:
+        `wrk -t1 -c64 -d${d}s: GET /counters/${HOT_COUNTER}, GET /products/{random id} (bench/wrk/get-product.lua), POST /products (bench/wrk/post-product.lua) ` +
+        `per SQLITE_SYNCHRONOUS and POST /counters/${HOT_COUNTER}/increment (FULL), against ours, the baseline and the bare probe (bench/probe/main.ts: one thread, ` +
+        'no validation, metrics or logs, writes group-committed per event-loop turn), the ceiling the targets were set from, measured in this session',
       rows,
       summary: {},
     };

@@ -45,12 +45,14 @@ export interface StartOptions {
   dbPath?: string;
   /** Milliseconds to wait for the "listening" log line. */
   timeoutMs?: number;
+  /** Another entry script than the server's (e.g. the bench's probe), printing the same listening line. */
+  entry?: string;
 }
 
 /** Starts a server and waits until it listens. Rejects with its output if it exits first. */
 export async function startServer(opts: StartOptions = {}): Promise<Running> {
   const dbPath = opts.dbPath ?? path.join(tempDir(), 'app.db');
-  const proc = spawn(process.execPath, [ENTRY], {
+  const proc = spawn(process.execPath, [opts.entry ?? ENTRY], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DB_PATH: dbPath, LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
