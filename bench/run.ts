@@ -6,7 +6,8 @@
 // Other flags: --smoke (tiny suite for the harness test), --out=DIR (results dir), --md / --no-md (write
 // bench/RESULTS.md; default: only for a whole full or quick suite), --no-charts,
 // --cpu-prof (servers run with node --cpu-prof; profiles in bench/results/tmp/<stamp>/, open in Chrome DevTools),
-// --render=bench/results/<stamp>.json (rewrite that run's charts and bench/RESULTS.md without running anything).
+// --render=bench/results/<stamp>.json (rewrite that run's charts and bench/RESULTS.md without running anything),
+// --env=READERS=1,WRITE_FLUSH_AT=8 (extra settings for every server of ours; a scenario's own settings win).
 // Progress goes to stderr, one line per trial.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +17,7 @@ import { describeMachine } from './lib/machine.js';
 import { RESULTS_DIR, RESULTS_MD } from './lib/paths.js';
 import { renderMarkdown, type RunRecord } from './lib/report.js';
 import { createSeedDb } from './lib/seed.js';
-import { killAllServers, profiling } from './lib/server.js';
+import { killAllServers, oursEnv, profiling } from './lib/server.js';
 import { defaultScenarioIds, runSuite, SETTINGS, type Mode, type ScenarioResult } from './lib/suite.js';
 
 function parseArgs(argv: string[]) {
@@ -26,7 +27,7 @@ function parseArgs(argv: string[]) {
     if (!m) throw new Error(`unknown argument ${a}`);
     flags.set(m[1]!, m[2] ?? true);
   }
-  const known = ['quick', 'smoke', 'wrk', 'only', 'out', 'md', 'no-md', 'no-charts', 'cpu-prof', 'render'];
+  const known = ['quick', 'smoke', 'wrk', 'only', 'out', 'md', 'no-md', 'no-charts', 'cpu-prof', 'render', 'env'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.map((x) => '--' + x).join(' ')})`);
   const mode: Mode = flags.has('smoke') ? 'smoke' : flags.has('quick') ? 'quick' : 'full';
   const only = flags.get('only');
@@ -39,7 +40,20 @@ function parseArgs(argv: string[]) {
     charts: !flags.has('no-charts'),
     cpuProf: flags.has('cpu-prof'),
     render: typeof flags.get('render') === 'string' ? path.resolve(flags.get('render') as string) : null,
+    env: parseEnv(flags.get('env')),
   };
+}
+
+function parseEnv(v: string | true | undefined): Record<string, string> {
+  if (v === undefined) return {};
+  if (v === true) throw new Error('--env needs NAME=value[,NAME=value...]');
+  return Object.fromEntries(
+    v.split(',').map((kv) => {
+      const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(kv);
+      if (!m) throw new Error(`--env: "${kv}" is not NAME=value`);
+      return [m[1]!, m[2]!];
+    }),
+  );
 }
 
 function stamp(d: Date): string {
@@ -61,6 +75,7 @@ async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   if (args.render) return render(args.render);
   const settings = SETTINGS[args.mode];
+  Object.assign(oursEnv, args.env);
   const t0 = Date.now();
   const progress = (line: string) => process.stderr.write(`[${String(Math.round((Date.now() - t0) / 1000)).padStart(4)} s] ${line}\n`);
   const machine = describeMachine();
@@ -101,7 +116,10 @@ async function main(): Promise<number> {
     mode: args.mode,
     machine,
     loadAvgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    settings: JSON.parse(JSON.stringify(settings, (k, v: unknown) => (k === 'workloads' ? (v as { name: string }[]).map((w) => w.name) : v))) as Record<string, unknown>,
+    settings: {
+      ...(JSON.parse(JSON.stringify(settings, (k, v: unknown) => (k === 'workloads' ? (v as { name: string }[]).map((w) => w.name) : v))) as Record<string, unknown>),
+      oursEnv: args.env,
+    },
     scenarios,
     charts: args.charts && scenarios.length > 0 ? await writeCharts(scenarios, outDir, name) : {},
     failures,

@@ -70,6 +70,9 @@ export interface StartOptions {
 const SERVER_ENV =
   /^(PORT|HOST|DB_PATH|LOG_LEVEL|READERS|READ_QUEUE_MAX|WRITE_\w+|SQLITE_\w+|MAX_BODY_BYTES|SHUTDOWN_TIMEOUT_MS|REQUEST_TIMEOUT_MS|TEST_\w+|REPLICA_URL|LITESTREAM_\w+|BASELINE_\w+)$/;
 
+/** Extra settings for every server of ours (`--env=...`), under each scenario's own. */
+export const oursEnv: Record<string, string> = {};
+
 /** When set, every server runs with --cpu-prof and writes its profiles (one per thread) here. */
 export const profiling = { dir: null as string | null };
 
@@ -85,7 +88,15 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const logFd = fs.openSync(logPath, 'w');
   const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, entry], {
     cwd: ROOT,
-    env: { ...inherited, PORT: '0', HOST: '127.0.0.1', DB_PATH: opts.dbPath, LOG_LEVEL: 'info', ...opts.env },
+    env: {
+      ...inherited,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DB_PATH: opts.dbPath,
+      LOG_LEVEL: 'info',
+      ...(opts.kind === 'ours' ? oursEnv : {}),
+      ...opts.env,
+    },
     stdio: ['ignore', logFd, logFd],
   });
   fs.closeSync(logFd);
