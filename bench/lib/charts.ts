@@ -51,6 +51,27 @@ function summaryChart(scenarios: ScenarioResult[]): TopLevelSpec | null {
   } as TopLevelSpec;
 }
 
+/** The wrk cross-check: ours, the baseline and the bare probe (this machine's ceiling in the same session). */
+function wrkChart(s: ScenarioResult | undefined): TopLevelSpec | null {
+  if (!s || s.rows.length === 0) return null;
+  const colors = { domain: ['ours', 'baseline', 'probe'], range: [...COLORS.range, '#7f7f7f'] };
+  const data = s.rows.map((r) => ({ case: String(r.params.case), server: String(r.params.server), rps: Math.round(r.result.rps) }));
+  return {
+    ...BASE,
+    title: 'wrk -c64: ours, baseline and the bare probe (same machine, same session)',
+    data: { values: data },
+    width: 520,
+    height: { step: 14 },
+    encoding: {
+      y: { field: 'case', type: 'nominal', title: null, sort: null, axis: { labelLimit: 320 } },
+      yOffset: { field: 'server', sort: colors.domain },
+      x: { field: 'rps', type: 'quantitative', title: 'requests per second' },
+      color: { field: 'server', scale: colors, title: null },
+    },
+    layer: [{ mark: 'bar' }, { mark: { type: 'text', align: 'left', dx: 3, fontSize: 10 }, encoding: { text: { field: 'rps', format: ',' } } }],
+  } as TopLevelSpec;
+}
+
 function fixedRateChart(s: ScenarioResult | undefined): TopLevelSpec | null {
   if (!s || s.rows.length === 0) return null;
   const data = s.rows.map((r) => ({
@@ -135,6 +156,7 @@ export async function writeCharts(scenarios: ScenarioResult[], dir: string, pref
     ['batch-sweep', sweepChart(byId('batch-sweep'), 'rps')],
     ['batch-sweep-p99', sweepChart(byId('batch-sweep'), 'p99')],
     ['readers', readersChart(byId('readers'))],
+    ['wrk', wrkChart(byId('wrk'))],
   ];
   const out: Record<string, string> = {};
   for (const [name, spec] of specs) {

@@ -363,6 +363,7 @@ export function renderMarkdown(run: RunRecord, jsonFile: string): string {
         out.push(`Highest rate held: ours ${num(Number(s.summary.highestHeld_ours ?? 0))} req/s, baseline ${num(Number(s.summary.highestHeld_baseline ?? 0))} req/s.`, '');
         if (run.charts['fixed-rate']) out.push(`![fixed rate](results/${run.charts['fixed-rate']})`, '');
       }
+      if (s.id === 'wrk' && run.charts.wrk) out.push(`![wrk: ours, baseline, probe](results/${run.charts.wrk})`, '');
     }
   });
   return out.join('\n');
