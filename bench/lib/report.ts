@@ -30,7 +30,7 @@ const busyErrDelta = (r: TrialResult) => r.busyErrors.after - r.busyErrors.befor
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   // Right-align the columns whose cells are all figures.
-  const figure = /^(-|[-\d.,]+\*?(x| ms)?|[\d,]+ → [\d,]+)?$/;
+  const figure = /^(-|[-\d.,]+\*?(x| ms|%)?|[\d,]+ → [\d,]+)?$/;
   const numeric = head.map((_, i) => rows.some((r) => /^\d/.test(r[i] ?? '')) && rows.every((r) => figure.test(r[i] ?? '')));
   return [line(head), line(numeric.map((n) => (n ? '---:' : '---'))), ...rows.map(line)].join('\n');
 }
@@ -66,7 +66,7 @@ function compareTable(s: ScenarioResult): string {
   const hasChecks = s.rows.some((r) => Object.keys(r.result.checks).length > 0);
   const paced = s.rows.some((r) => r.result.serviceLatencyMs !== undefined);
   const probed = s.rows.some((r) => r.params.server === 'probe');
-  const head = ['case', 'server', 'req/s', 'ours/baseline', ...(probed ? ['ours/probe'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', '2xx', 'non-2xx', 'errors', 'BUSY retries', 'BUSY failures', 'CPU server', 'CPU loadgen'];
+  const head = ['case', 'server', 'req/s', 'ours/baseline', ...(probed ? ['ours/probe'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', '2xx', 'non-2xx', 'errors', 'BUSY retries', 'BUSY failures', 'CPU server', 'server us/req', 'CPU loadgen'];
   if (paced) head.splice(8, 0, 'p50 ms from send', 'p99 ms from send');
   if (hasChecks) head.push('check');
   const rows: string[][] = [];
@@ -92,6 +92,7 @@ function compareTable(s: ScenarioResult): string {
         `${num(r.busyRetries.before)} → ${num(r.busyRetries.after)}`,
         row.params.server === 'baseline' ? num(busyErrDelta(r)) : '-',
         num(r.serverCores, 2),
+        num((1e6 * r.serverCores) / r.rps, 1),
         num(r.generatorCores, 2) + (r.generatorCores >= SATURATED ? '*' : ''),
       ];
       if (hasChecks) cells.push(checksCell(r));
@@ -319,7 +320,7 @@ export function renderMarkdown(run: RunRecord, jsonFile: string): string {
     '- **Baseline** (`bench/baseline/`): the common design, built honestly: the same uWS routes, zod validation, error replies, metrics and SQL statements (imported from `src/`), but 4 worker threads each with its own read-write better-sqlite3 connection (WAL, busy_timeout 5000, same SQLITE_SYNCHRONOUS), every request its own transaction (`BEGIN IMMEDIATE` for writes) on the least busy thread, retried up to 5 times with backoff on SQLITE_BUSY/LOCKED. `BUSY retries` is `sqlite_busy_retries_total` before → after; `BUSY failures` is `baseline_busy_errors_total` (requests that failed after every retry).',
     '- **Probe** (`bench/probe/main.ts`, wrk cross-check only): the bare single-thread uWS + better-sqlite3 server the targets were measured with, rebuilt: no validation, metrics, logs or threads; writes group-committed per event-loop turn on the main thread. It is this machine\'s ceiling in this session; "ours/probe" says how much of it this server keeps.',
     '- **Fixed rate**: autocannon\'s `overallRate` lets each connection send its whole per-second budget in a burst at the start of every second; the harness instead follows an open-loop schedule (request k due at start + k/rate, released by a 1 ms timer, like wrk2) and counts latency from when each request was due, so a stall cannot hide behind requests never sent (coordinated omission); the 1 ms timer adds up to ~1 ms to these latencies. "from send" columns are the plain service latencies. A step is *held* when it has zero errors and non-2xx, p99 (from due) <= 50 ms and the achieved rate is at least 97% of the target.',
-    '- **CPU**: server = the server process\'s CPU time over the run (all threads) in cores; loadgen = the load generator\'s.',
+    '- **CPU**: server = the server process\'s CPU time over the run (all threads, user + system) in cores; "server us/req" = that CPU time per response, in microseconds; loadgen = the load generator\'s.',
     '',
   );
 
