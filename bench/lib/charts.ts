@@ -34,21 +34,7 @@ function summaryChart(scenarios: ScenarioResult[]): TopLevelSpec | null {
   add('max-write', 'POST /products, FULL', (p) => p.sync === 'FULL');
   add('max-write', 'POST /products, NORMAL', (p) => p.sync === 'NORMAL');
   add('max-read', 'GET /products/{id}', () => true);
-  if (data.length === 0) return null;
-  return {
-    ...BASE,
-    title: 'Throughput, ours vs baseline (autocannon, same machine)',
-    data: { values: data },
-    width: 520,
-    height: { step: 16 },
-    encoding: {
-      y: { field: 'case', type: 'nominal', title: null, sort: null, axis: { labelLimit: 320 } },
-      yOffset: { field: 'server', sort: COLORS.domain },
-      x: { field: 'rps', type: 'quantitative', title: 'requests per second' },
-      color: { field: 'server', scale: COLORS, title: null },
-    },
-    layer: [{ mark: 'bar' }, { mark: { type: 'text', align: 'left', dx: 3, fontSize: 10 }, encoding: { text: { field: 'rps', format: ',' } } }],
-  } as TopLevelSpec;
+  return data.length === 0 ? null : throughputBars('Throughput, ours vs baseline (autocannon, same machine)', data, COLORS, 16);
 }
 
 /** The wrk cross-check: ours, the baseline and the bare probe (this machine's ceiling in the same session). */
@@ -56,12 +42,17 @@ function wrkChart(s: ScenarioResult | undefined): TopLevelSpec | null {
   if (!s || s.rows.length === 0) return null;
   const colors = { domain: ['ours', 'baseline', 'probe'], range: [...COLORS.range, '#7f7f7f'] };
   const data = s.rows.map((r) => ({ case: String(r.params.case), server: String(r.params.server), rps: Math.round(r.result.rps) }));
+  return throughputBars('wrk -c64: ours, baseline and the bare probe (same machine, same session)', data, colors, 14);
+}
+
+/** Horizontal bars of req/s: one group per case, one bar per server, each labelled with its figure. */
+function throughputBars(title: string, data: Datum[], colors: { domain: string[]; range: string[] }, step: number): TopLevelSpec {
   return {
     ...BASE,
-    title: 'wrk -c64: ours, baseline and the bare probe (same machine, same session)',
+    title,
     data: { values: data },
     width: 520,
-    height: { step: 14 },
+    height: { step },
     encoding: {
       y: { field: 'case', type: 'nominal', title: null, sort: null, axis: { labelLimit: 320 } },
       yOffset: { field: 'server', sort: colors.domain },
