@@ -19,6 +19,9 @@ export function unpack<T>(bytes: Uint8Array): T {
   return packr.unpack(bytes) as T;
 }
 
+/** The largest page a list request may ask for (`limit`; validated in schemas.ts, written into SQL by the readers). */
+export const MAX_PAGE_LIMIT = 100;
+
 // ---------- writer ----------
 
 /** Idempotency-Key of a write, with the fingerprint of the request it was first used for. */

@@ -1,5 +1,6 @@
 // Request schemas: validated at the HTTP boundary; the same schemas give the types used inward.
 import { z } from 'zod';
+import { MAX_PAGE_LIMIT } from './protocol.js';
 
 // SQLite's length() stops at U+0000, so the table's CHECKs would refuse what zod let through (a 409 where a
 // 400 is due); a lone UTF-16 surrogate (JSON allows "\ud800") is stored as invalid UTF-8 and reads back as three
@@ -50,7 +51,7 @@ const queryInt = (min: number, max: number) =>
 
 export const listQuery = z
   .strictObject({
-    limit: queryInt(1, 100).default(20),
+    limit: queryInt(1, MAX_PAGE_LIMIT).default(20),
     offset: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
     after: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
   })
