@@ -11,6 +11,18 @@ const secondsBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.0
 /** Queue depths are read when scraped, not maintained per request. */
 export const depthSources = { writer: () => 0, reader: () => 0, stalled: () => 0 };
 
+/** A gauge that reads its value from `depthSources[source]` when scraped. */
+function depthGauge(name: string, help: string, source: keyof typeof depthSources): client.Gauge {
+  return new client.Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(depthSources[source]());
+    },
+  });
+}
+
 export const m = {
   writerBatches: new client.Counter({ name: 'writer_batches_total', help: 'Transactions committed by the writer', registers: [registry] }),
   writerCommands: new client.Counter({
@@ -31,35 +43,18 @@ export const m = {
     buckets: secondsBuckets,
     registers: [registry],
   }),
-  writerQueueDepth: new client.Gauge({
-    name: 'writer_queue_depth',
-    help: 'Write commands accepted and not yet answered',
-    registers: [registry],
-    collect() {
-      this.set(depthSources.writer());
-    },
-  }),
+  writerQueueDepth: depthGauge('writer_queue_depth', 'Write commands accepted and not yet answered', 'writer'),
   busyRetries: new client.Counter({
     name: 'sqlite_busy_retries_total',
     help: 'Whole-batch retries after SQLITE_BUSY outlasted busy_timeout (another process held the write lock)',
     registers: [registry],
   }),
-  readQueueDepth: new client.Gauge({
-    name: 'reader_queue_depth',
-    help: 'Reads handed to the reader pool and not yet answered',
-    registers: [registry],
-    collect() {
-      this.set(depthSources.reader());
-    },
-  }),
-  stalledResponses: new client.Gauge({
-    name: 'http_stalled_responses',
-    help: 'Responses not yet written in full because their client is not reading (at most one per connection)',
-    registers: [registry],
-    collect() {
-      this.set(depthSources.stalled());
-    },
-  }),
+  readQueueDepth: depthGauge('reader_queue_depth', 'Reads handed to the reader pool and not yet answered', 'reader'),
+  stalledResponses: depthGauge(
+    'http_stalled_responses',
+    'Responses not yet written in full because their client is not reading (at most one per connection)',
+    'stalled',
+  ),
   slowClientsClosed: new client.Counter({
     name: 'http_slow_clients_closed_total',
     help: 'Connections closed because their client read nothing of a response for SLOW_CLIENT_TIMEOUT_MS',
