@@ -101,7 +101,10 @@ export class Exchange {
   error(err: unknown): void {
     const e = toAppError(err);
     if (e.code === 'internal') this.hooks.onInternalError(err, this.route);
-    const close = e.code === 'payload_too_large' || e.headers?.Connection === 'close';
+    this.sendError(e, e.code === 'payload_too_large' || e.headers?.Connection === 'close');
+  }
+
+  private sendError(e: AppError, close: boolean): void {
     this.send(e.status, JSON.stringify({ error: e.toWire() }), 'application/json', e.headers, close);
   }
 
@@ -114,7 +117,7 @@ export class Exchange {
    */
   refuse(err: AppError): void {
     this.goAsync();
-    setImmediate(() => this.send(err.status, JSON.stringify({ error: err.toWire() }), 'application/json', err.headers, true));
+    setImmediate(() => this.sendError(err, true));
   }
 
   /** Bound once per exchange so promise chains can pass it directly. */
