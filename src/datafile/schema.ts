@@ -1,20 +1,15 @@
 // The DATA_FILE format: counters to set and products to insert or replace by id, validated with the same field
 // rules as the API (src/schemas.ts) so the file can hold nothing a request could not.
 import { z } from 'zod';
-import { counterName, productDescription, productName, productPrice, productStock } from '../schemas.js';
+import { counterName, createProductBody } from '../schemas.js';
 
 /** Largest data file read. Parsing and validating cost the main thread ~30 ms per MiB (HTTP waits meanwhile). */
 export const DATA_FILE_MAX_BYTES = 16 * 1024 * 1024;
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
-const fileProduct = z.strictObject({
-  id: z.number().int().min(1).max(MAX),
-  name: productName,
-  price: productPrice,
-  description: productDescription.optional(),
-  stock: productStock.optional(),
-});
+// A product as POST /products takes it, plus the id it is stored under.
+const fileProduct = createProductBody.extend({ id: z.number().int().min(1).max(MAX) });
 
 // The counters.value CHECK: integers clients can read back exactly. (A record drops a "__proto__" key without a
 // word; load.ts refuses that name before this runs.)
