@@ -15,9 +15,10 @@ const int = (min: number, max: number) =>
 
 export type AccessLogMode = 'all' | 'errors' | 'off';
 
-const bool = z
-  .enum(['1', '0', 'true', 'false', 'yes', 'no'])
-  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+const TRUE_WORDS = ['1', 'true', 'yes'] as const;
+const FALSE_WORDS = ['0', 'false', 'no'] as const;
+const isTrueWord = (v: string) => (TRUE_WORDS as readonly string[]).includes(v);
+const bool = z.enum([...TRUE_WORDS, ...FALSE_WORDS]).transform(isTrueWord);
 
 /** Readers default: inline reads on small machines (measured: see README "Reader pool"), a pool on bigger ones. */
 export function defaultReaders(cpus: number): number {
@@ -60,11 +61,11 @@ const envSchema = z.object({
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
   SLOW_CLIENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   IDEMPOTENCY_TTL_S: int(1, 30 * 86_400).default(86_400),
-  // all (1/true/yes): every request; errors: status >= 400 only; off (0/false/no).
+  // all (or a true word, as for the booleans): every request; errors: status >= 400 only; off (or a false word).
   ACCESS_LOG: z
-    .enum(['all', 'errors', 'off', '1', '0', 'true', 'false', 'yes', 'no'])
+    .enum(['all', 'errors', 'off', ...TRUE_WORDS, ...FALSE_WORDS])
     .default('errors')
-    .transform((v): AccessLogMode => (v === 'errors' ? 'errors' : ['all', '1', 'true', 'yes'].includes(v) ? 'all' : 'off')),
+    .transform((v): AccessLogMode => (v === 'errors' ? 'errors' : v === 'all' || isTrueWord(v) ? 'all' : 'off')),
   // Replication (Litestream): off unless REPLICA_URL is set. See README "Deploy to Cloud Run".
   REPLICA_URL: replicaUrl.optional(),
   LITESTREAM_BIN: z.string().min(1).default('litestream'),
@@ -89,6 +90,9 @@ const envSchema = z.object({
 });
 
 export type Env = z.input<typeof envSchema>;
+
+/** Every environment variable the server reads. */
+export const ENV_NAMES: readonly string[] = Object.keys(envSchema.shape);
 
 export interface Config {
   readonly port: number;
@@ -158,7 +162,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   // Empty strings count as unset, as shells and YAML often produce them.
   const raw: Record<string, string> = {};
-  for (const key of Object.keys(envSchema.shape)) {
+  for (const key of ENV_NAMES) {
     const v = env[key];
     if (v !== undefined && v !== '') raw[key] = v;
   }
