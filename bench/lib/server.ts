@@ -4,6 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ENV_NAMES } from '../../src/config.js';
 import { BASELINE_ENTRY, OURS_ENTRY, PROBE_ENTRY, ROOT } from './paths.js';
 
 /** `probe`: the bare single-thread ceiling (bench/probe/main.ts), run by the wrk cross-check only. */
@@ -66,9 +67,9 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
-/** The servers' own settings (src/config.ts, the baseline's), dropped from the inherited environment. */
-const SERVER_ENV =
-  /^(PORT|HOST|DB_PATH|LOG_LEVEL|READERS|READ_QUEUE_MAX|WRITE_\w+|SQLITE_\w+|MAX_BODY_BYTES|SHUTDOWN_TIMEOUT_MS|REQUEST_TIMEOUT_MS|TEST_\w+|REPLICA_URL|LITESTREAM_\w+|BASELINE_\w+)$/;
+/** The servers' own settings (every variable src/config.ts reads, and the baseline's), dropped from the inherited environment. */
+const SERVER_ENV = new Set(ENV_NAMES);
+const isServerEnv = (k: string) => SERVER_ENV.has(k) || k.startsWith('BASELINE_');
 
 /** Extra settings for every server of ours (`--env=...`), under each scenario's own. */
 export const oursEnv: Record<string, string> = {};
@@ -80,7 +81,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const entry = { ours: OURS_ENTRY, baseline: BASELINE_ENTRY, probe: PROBE_ENTRY }[opts.kind];
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: build first (npm run build && npm run build:bench)`);
   // Only what the scenario sets: a READERS or REPLICA_URL left in the caller's shell must not leak in.
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !SERVER_ENV.test(k)));
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !isServerEnv(k)));
   const nodeArgs = profiling.dir ? ['--cpu-prof', `--cpu-prof-dir=${profiling.dir}`] : [];
   // The server's stdout and stderr go to a file next to its database, not through a pipe into this process: this
   // process also runs autocannon, and reading the access log (~8 MB/s at 40k req/s) would take CPU from it.
