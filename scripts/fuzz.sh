@@ -11,7 +11,7 @@ st() { python3 -m schemathesis.cli "$@"; }
 st --version >/dev/null 2>&1 || { echo "schemathesis is not installed: python3 -m pip install 'schemathesis==4.32.5'" >&2; exit 1; }
 dir="$(mktemp -d)"
 log="$dir/server.log"
-PORT=0 HOST=127.0.0.1 DB_PATH="$dir/app.db" LOG_LEVEL=info node dist/main.js >"$log" 2>&1 &
+PORT=0 HOST=127.0.0.1 DB_PATH="$dir/app.db" LOG_LEVEL=info ACCESS_LOG=all node dist/main.js >"$log" 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 100); do
@@ -27,6 +27,10 @@ done
 # Negative data for header parameters (Idempotency-Key) comes with malformed header lines that the shipped uWS
 # parser never answers (README "Security"), so writes are fuzzed with valid-by-schema data only; reads (path and
 # query parameters) get invalid data too.
+# schemathesis closes each run with a pytest-style banner ("==== No issues found in 20.58s ===="); CI reads
+# banners of that shape as pytest's closing line and, finding no test count in it, recorded whole green runs as
+# having executed no test. The banners are reprinted as "-- ... --"; everything else passes through unchanged.
+debanner() { sed -E 's/^=+ (.*[^=]) =+$/-- \1 --/'; }
 status=0
 run() {
   st run "http://127.0.0.1:$port/openapi.json" \
@@ -34,7 +38,7 @@ run() {
     --phases examples,fuzzing,stateful \
     --max-examples "${FUZZ_EXAMPLES:-100}" \
     --request-timeout 10 \
-    --seed "${FUZZ_SEED:-1}" "$@" || status=$?
+    --seed "${FUZZ_SEED:-1}" "$@" | debanner || status=$?
 }
 run --mode all --include-method GET
 run --mode positive
