@@ -53,6 +53,8 @@ const envSchema = z.object({
     .default('NORMAL'),
   SQLITE_BUSY_TIMEOUT_MS: int(0, 600_000).default(5000),
   SQLITE_CACHE_SIZE_KIB: int(1024, 16 * 1024 * 1024).default(65_536),
+  // 0: no checkpointer thread (checkpoints only inside the writer's commits). Ignored with REPLICA_URL (Litestream checkpoints).
+  CHECKPOINT_INTERVAL_MS: int(0, 60_000).default(50),
   MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(64 * 1024),
   // uWS 20.30 drops any head over 4 KB that spans several reads and keeps up to ~512 KB from one read.
   MAX_HEADER_BYTES: int(1024, 512 * 1024).default(4096),
@@ -109,6 +111,11 @@ export interface Config {
   readonly synchronous: 'NORMAL' | 'FULL';
   readonly busyTimeoutMs: number;
   readonly cacheSizeKib: number;
+  /**
+   * How often the checkpointer thread runs a PASSIVE checkpoint on its own connection (no REPLICA_URL only:
+   * Litestream checkpoints otherwise); 0 = no checkpointer, checkpoints run inside the writer's commits.
+   */
+  readonly checkpointIntervalMs: number;
   readonly maxBodyBytes: number;
   /** Cap on a request's header fields (names + values + separators): past it, 431 and the connection closes. */
   readonly maxHeaderBytes: number;
@@ -212,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     synchronous: e.SQLITE_SYNCHRONOUS,
     busyTimeoutMs: e.SQLITE_BUSY_TIMEOUT_MS,
     cacheSizeKib: e.SQLITE_CACHE_SIZE_KIB,
+    checkpointIntervalMs: e.CHECKPOINT_INTERVAL_MS,
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxHeaderBytes: e.MAX_HEADER_BYTES,
     headerCheck: e.HEADER_CHECK,

@@ -49,6 +49,22 @@ export const m = {
     help: 'Whole-batch retries after SQLITE_BUSY outlasted busy_timeout (another process held the write lock)',
     registers: [registry],
   }),
+  checkpoints: new client.Counter({
+    name: 'sqlite_checkpoints_total',
+    help: 'PASSIVE checkpoints run by the checkpointer thread that found WAL frames (none with REPLICA_URL: Litestream checkpoints)',
+    registers: [registry],
+  }),
+  checkpointSeconds: new client.Histogram({
+    name: 'sqlite_checkpoint_seconds',
+    help: 'Duration of the checkpointer thread\'s checkpoints (copying WAL pages into the database, and its fsync)',
+    buckets: secondsBuckets,
+    registers: [registry],
+  }),
+  walFrames: new client.Gauge({
+    name: 'sqlite_wal_frames',
+    help: 'Frames in the WAL at the checkpointer\'s last checkpoint (the WAL restarts from 0 after a full copy)',
+    registers: [registry],
+  }),
   readQueueDepth: depthGauge('reader_queue_depth', 'Reads handed to the reader pool and not yet answered', 'reader'),
   stalledResponses: depthGauge(
     'http_stalled_responses',

@@ -96,6 +96,34 @@ export interface WriterFatalMsg {
 
 export type FromWriter = CommittedMsg | WriterReadyMsg | WriterClosedMsg | WriterFatalMsg;
 
+// ---------- checkpointer ----------
+
+/** main -> checkpointer: stop checkpointing, close the connection, reply `closed`. */
+export interface CheckpointerCloseMsg {
+  t: 'close';
+}
+
+export type ToCheckpointer = CheckpointerCloseMsg;
+
+/** checkpointer -> main: one checkpoint that found frames to look at (idle ticks are not reported). */
+export interface CheckpointMsg {
+  t: 'checkpoint';
+  ms: number;
+  /** Frames in the WAL. */
+  walFrames: number;
+  /** Frames of those now copied into the database (less than walFrames while readers still need older pages). */
+  backfilled: number;
+  /** The checkpoint lock was held by another checkpoint (the writer's own, or another process's). */
+  busy: boolean;
+}
+
+export type FromCheckpointer =
+  | { t: 'ready' }
+  | CheckpointMsg
+  /** A checkpoint threw: the thread stops checkpointing (the writer's auto-checkpoint still runs). */
+  | { t: 'failed'; message: string }
+  | { t: 'closed' };
+
 // ---------- readers ----------
 
 export type ReadOp =

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { us_listen_socket, us_socket } from 'uWebSockets.js';
 import path from 'node:path';
 import type { Config } from './config.js';
+import { Checkpointer } from './checkpointer/client.js';
 import { DataFileWatcher } from './datafile/watcher.js';
 import { mountRoutes, type AppState } from './http/app.js';
 import type { Exchange, ExchangeHooks } from './http/exchange.js';
@@ -65,10 +66,13 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
   };
 
   let readers: Readers;
+  let checkpointer: Checkpointer | null = null;
   try {
     await replication?.start();
+    checkpointer = await Checkpointer.start(config, log);
     readers = await openReaders(config);
   } catch (err) {
+    await checkpointer?.close().catch(() => {});
     await replication?.stop({ timeoutMs: 2000 }).catch(() => {});
     await writer.close({ checkpoint: false }).catch(() => {});
     throw err;
@@ -150,6 +154,8 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
         failed.push(`litestream: ${(err as Error).message}`);
       }
     }
+    // Before the writer's final checkpoint, which would otherwise wait for a checkpoint of this thread's to end.
+    await checkpointer?.close();
     try {
       // Without a replicator reading the WAL, fold it into the database so the file stands alone. With one, never:
       // Litestream owns checkpoints, and a TRUNCATE checkpoint would wait on its read transaction.

@@ -20,6 +20,7 @@ describe('configuration from the environment', () => {
     ['READ_QUEUE_MAX', '0'],
     ['SQLITE_SYNCHRONOUS', 'OFF'],
     ['SQLITE_BUSY_TIMEOUT_MS', '-5'],
+    ['CHECKPOINT_INTERVAL_MS', '70000'],
     ['MAX_BODY_BYTES', '1.5'],
     ['MAX_HEADER_BYTES', 'abc'],
     ['MAX_HEADER_BYTES', '100'],

@@ -26,6 +26,9 @@ describe.skipIf(skip)('Litestream replication to GCS (emulated)', () => {
     expect(acked.other).toEqual([]);
     expect(acked.products.size).toBe(5000);
     expect(acked.increments.length).toBe(1000);
+    // Litestream is the only checkpointer: ours never started.
+    expect(await metric(s.url, 'sqlite_checkpoints_total')).toBe(0);
+    expect(logLines(s, 'checkpointer ready')).toEqual([]);
 
     const t1 = performance.now();
     expect(await s.stop('SIGTERM')).toBe(0);

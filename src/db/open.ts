@@ -35,14 +35,30 @@ export function openWriter(cfg: DbConfig): Database.Database {
   db.pragma(`cache_size = -${cfg.cacheSizeKib}`);
   db.pragma('temp_store = MEMORY');
   db.pragma('foreign_keys = ON');
-  // Without Litestream, checkpoints are left to SQLite's PASSIVE auto-checkpoint (never TRUNCATE/RESTART while the app runs),
-  // which does not block readers or wait on Litestream's read transaction.
+  // Without Litestream, SQLite's PASSIVE auto-checkpoint at 1,000 pages (never TRUNCATE/RESTART while the app runs), which
+  // does not block readers. It runs inside the commit that crosses the mark, so while it copies pages and fsyncs the
+  // database every write waits (10-25 ms here at 1,000 pages). The checkpointer thread (src/checkpointer/) copies
+  // most frames beforehand on its own connection, so this one finds little left to do, and the WAL still restarts
+  // from its beginning every 1,000 pages (a restart needs a writer that finds the WAL fully copied).
   // With Litestream, 0: Litestream 0.5 is then the only checkpointer. It runs PASSIVE checkpoints at 1,000 pages
   // and every minute (TRUNCATE only past ~121k pages) behind its `_litestream_lock` barrier, after copying the
   // frames it has not shipped yet. Ours would run inside the writer's commit, cannot reset the WAL past
   // Litestream's read transaction anyway, and would race its barrier. The WAL cannot grow unchecked: while
   // Litestream is down the server refuses writes (replication_down).
   db.pragma(`wal_autocheckpoint = ${cfg.replication ? 0 : 1000}`);
+  return db;
+}
+
+/**
+ * The checkpointer thread's connection: opened read-write because a checkpoint writes pages into the database file,
+ * but `query_only`, so it cannot change a row (SQLITE_READONLY). It never takes the write lock: PASSIVE checkpoints
+ * only take the checkpoint lock, and skip what readers still need.
+ */
+export function openCheckpointer(cfg: DbConfig): Database.Database {
+  const db = new Database(cfg.dbPath, { fileMustExist: true, timeout: cfg.busyTimeoutMs });
+  // The checkpointing connection's own setting decides how a checkpoint syncs: match the writer's.
+  db.pragma(`synchronous = ${cfg.synchronous}`);
+  db.pragma('query_only = 1');
   return db;
 }
 

@@ -1,0 +1,57 @@
+// Checkpointer thread entry (no REPLICA_URL only; Litestream checkpoints otherwise): a PASSIVE checkpoint every
+// CHECKPOINT_INTERVAL_MS on a connection of its own, so copying WAL pages into the database and its fsync happen
+// beside the writer instead of inside one of its commits. It never takes the write lock and changes no row.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Config } from '../config.js';
+import { openCheckpointer } from '../db/open.js';
+import { pack, unpack, type FromCheckpointer, type ToCheckpointer } from '../protocol.js';
+
+const { config } = workerData as { config: Config };
+const port = parentPort!;
+
+function post(msg: FromCheckpointer): void {
+  const bytes = pack(msg);
+  port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+}
+
+const db = openCheckpointer(config);
+// Changes whenever another connection commits: an idle database costs one cheap pragma a tick.
+const dataVersion = db.prepare('PRAGMA data_version').pluck();
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+let seenVersion = -1;
+let caughtUp = false;
+
+function tick(): void {
+  const version = dataVersion.get() as number;
+  if (version === seenVersion && caughtUp) return;
+  seenVersion = version;
+  const t0 = performance.now();
+  let r: { busy: number; log: number; checkpointed: number };
+  try {
+    r = checkpoint.get() as typeof r;
+  } catch (err) {
+    stop();
+    post({ t: 'failed', message: (err as Error).message });
+    return;
+  }
+  // Not caught up while readers still need older pages or the writer appended meanwhile: look again next tick.
+  caughtUp = r.busy === 0 && r.checkpointed >= r.log;
+  if (r.log > 0) post({ t: 'checkpoint', ms: performance.now() - t0, walFrames: r.log, backfilled: r.checkpointed, busy: r.busy !== 0 });
+}
+
+const timer = setInterval(tick, config.checkpointIntervalMs);
+
+function stop(): void {
+  clearInterval(timer);
+  if (db.open) db.close();
+}
+
+port.on('message', (bytes: Uint8Array) => {
+  const msg = unpack<ToCheckpointer>(bytes);
+  if (msg.t === 'close') {
+    stop();
+    post({ t: 'closed' });
+    port.close();
+  }
+});
+post({ t: 'ready' });

@@ -1,0 +1,97 @@
+// The checkpointer thread (no REPLICA_URL): PASSIVE checkpoints on its own connection copy committed pages into the
+// database file between the writer's commits, so the writer's own auto-checkpoint (inside a commit) finds little left.
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killAll, metric, req, startServer, tempDir, type Running } from './helpers/server.js';
+import { logLines, waitFor } from './helpers/wait.js';
+
+afterAll(killAll);
+
+/** Products in the database file alone, read from a copy without its WAL: what checkpoints have copied so far. */
+function productsInMainFile(dbPath: string): number {
+  const copy = path.join(tempDir('ckpt-copy-'), 'main-only.db');
+  fs.copyFileSync(dbPath, copy);
+  const db = new Database(copy, { readonly: true });
+  try {
+    // Without a checkpoint even the schema (the migrations' commits) is still only in the WAL.
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'products'").get()) return 0;
+    return (db.prepare('SELECT count(*) AS n FROM products').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+async function create200(s: Running): Promise<void> {
+  // 200 single-row commits: ~400-600 WAL frames, below the writer's auto-checkpoint at 1,000.
+  for (let i = 0; i < 200; i++) {
+    const r = await req(s.url, 'POST', '/products', { name: `p${i}`, price: i, stock: 1 });
+    expect(r.status).toBe(201);
+  }
+}
+
+describe('checkpointer thread', () => {
+  let s: Running | undefined;
+  afterEach(async () => {
+    await s?.stop();
+    s = undefined;
+  });
+
+  it('copies committed pages into the database file between commits (default interval), and stops before the writer closes', async () => {
+    s = await startServer();
+    expect(logLines(s, 'checkpointer ready')[0]).toMatchObject({ intervalMs: 50 });
+    await create200(s);
+    // The WAL is fully copied once a checkpoint reports as many frames copied as it holds; then the file alone has them.
+    await waitFor(async () => (await metric(s!.url, 'sqlite_checkpoints_total')) > 0, 'a checkpoint', 5000);
+    const walFrames = await metric(s.url, 'sqlite_wal_frames');
+    expect(walFrames).toBeGreaterThan(0);
+    expect(walFrames).toBeLessThan(1000);
+    await waitFor(() => productsInMainFile(s!.dbPath) === 200, 'all 200 products in the database file without its WAL', 5000);
+    expect(await metric(s.url, 'sqlite_checkpoint_seconds_count')).toBeGreaterThan(0);
+
+    expect(await s.stop()).toBe(0);
+    const out = s.output();
+    expect(logLines(s, 'shutdown complete')[0]).toMatchObject({ failed: [] });
+    // The writer's final TRUNCATE checkpoint ran, after the checkpointer had stopped.
+    expect(logLines(s, 'writer closed')[0]).toMatchObject({ checkpointed: true });
+    expect(out).not.toMatch(/checkpoint failed|checkpointer thread/);
+  });
+
+  it('CHECKPOINT_INTERVAL_MS=0: no checkpointer; below 1,000 frames nothing reaches the database file until shutdown', async () => {
+    s = await startServer({ env: { CHECKPOINT_INTERVAL_MS: '0' } });
+    expect(logLines(s, 'checkpointer ready')).toEqual([]);
+    await create200(s);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await metric(s.url, 'sqlite_checkpoints_total')).toBe(0);
+    expect(productsInMainFile(s.dbPath)).toBe(0);
+    expect(await s.stop()).toBe(0);
+    expect(productsInMainFile(s.dbPath)).toBe(200);
+  });
+
+  it('keeps the WAL bounded under a sustained write load: it restarts from the start instead of growing', async () => {
+    s = await startServer({ env: { CHECKPOINT_INTERVAL_MS: '10' } });
+    const walPath = `${s.dbPath}-wal`;
+    let maxWal = 0;
+    const deadline = performance.now() + 3000;
+    let created = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (performance.now() < deadline) {
+          const r = await req(s!.url, 'POST', '/products', { name: 'load', price: 1, stock: 1, description: 'x'.repeat(500) });
+          expect(r.status).toBe(201);
+          created++;
+          maxWal = Math.max(maxWal, fs.statSync(walPath).size);
+        }
+      }),
+    );
+    // Thousands of commits wrote many times the WAL's 1,000-page mark, yet the file stayed near it
+    // (1,000 pages of 4 KiB plus the commit that crossed it).
+    const frames = await metric(s.url, 'sqlite_checkpoints_total');
+    console.log(`checkpointer: ${created} creates in 3 s, ${frames} checkpoints, WAL at most ${(maxWal / 1024 / 1024).toFixed(1)} MiB`);
+    expect(created).toBeGreaterThan(1000);
+    expect(frames).toBeGreaterThan(10);
+    expect(maxWal).toBeLessThan(8 * 1024 * 1024);
+    expect(productsInMainFile(s.dbPath)).toBeGreaterThan(0);
+  });
+});
