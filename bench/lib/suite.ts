@@ -16,7 +16,11 @@ export interface Settings {
   /** Connections for the throughput scenarios (the FACTS probes used wrk -c64). */
   connections: number;
   hammer: { connections: number; perConnection: number }[];
-  fixedRate: { firstRate: number; firstS: number; steps: number[]; stepS: number; p99LimitMs: number };
+  /**
+   * `refine`: after the first step not held, that many bisection steps (to 500 req/s) between it and the last
+   * held rate (or 0), so "highest held" is not just the last step of a coarse ladder.
+   */
+  fixedRate: { firstRate: number; firstS: number; steps: number[]; stepS: number; p99LimitMs: number; refine: number };
   maxWriteSync: ('NORMAL' | 'FULL')[];
   sweep: { batchMax: number[]; waitMs: number[]; sync: ('NORMAL' | 'FULL')[]; durationS: number };
   readers: { values: number[]; workloads: Workload[]; durationS: number };
@@ -33,7 +37,7 @@ export const SETTINGS: Record<Mode, Settings> = {
       { connections: 20, perConnection: 50 },
       { connections: 100, perConnection: 1000 },
     ],
-    fixedRate: { firstRate: 5000, firstS: 30, steps: [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000], stepS: 10, p99LimitMs: 50 },
+    fixedRate: { firstRate: 5000, firstS: 30, steps: [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000], stepS: 10, p99LimitMs: 50, refine: 2 },
     maxWriteSync: ['FULL', 'NORMAL'],
     sweep: { batchMax: [1, 16, 64, 256, 1024], waitMs: [0, 1, 5], sync: ['NORMAL', 'FULL'], durationS: 5 },
     readers: { values: [0, 1, 2, 4], workloads: [hotRead, getProduct, listPage], durationS: 5 },
@@ -48,7 +52,7 @@ export const SETTINGS: Record<Mode, Settings> = {
       { connections: 20, perConnection: 50 },
       { connections: 100, perConnection: 100 },
     ],
-    fixedRate: { firstRate: 5000, firstS: 3, steps: [10_000], stepS: 3, p99LimitMs: 50 },
+    fixedRate: { firstRate: 5000, firstS: 3, steps: [10_000], stepS: 3, p99LimitMs: 50, refine: 0 },
     maxWriteSync: ['FULL'],
     sweep: { batchMax: [1, 64, 1024], waitMs: [0], sync: ['NORMAL', 'FULL'], durationS: 2 },
     readers: { values: [0, 2, 4], workloads: [getProduct], durationS: 2 },
@@ -60,7 +64,7 @@ export const SETTINGS: Record<Mode, Settings> = {
     warmupS: 0,
     connections: 16,
     hammer: [{ connections: 5, perConnection: 20 }],
-    fixedRate: { firstRate: 500, firstS: 1, steps: [], stepS: 1, p99LimitMs: 50 },
+    fixedRate: { firstRate: 500, firstS: 1, steps: [], stepS: 1, p99LimitMs: 50, refine: 0 },
     maxWriteSync: ['FULL'],
     sweep: { batchMax: [1, 64], waitMs: [0], sync: ['NORMAL'], durationS: 1 },
     readers: { values: [0, 1], workloads: [getProduct], durationS: 1 },
@@ -218,23 +222,36 @@ const fixedRateScenario: Scenario = {
     const held = (r: TrialResult) =>
       r.errors === 0 && r.non2xx === 0 && r.latencyMs.p99 <= fr.p99LimitMs && r.rps >= 0.97 * (r.targetRate ?? 0);
     for (const server of SERVERS) {
-      let best = 0;
-      const rates = [fr.firstRate, ...fr.steps];
-      for (let i = 0; i < rates.length; i++) {
-        const rate = rates[i]!;
+      const step = async (rate: number, durationS: number): Promise<boolean> => {
         // Enough connections that a slow response does not hold the schedule up: 20 ms per connection.
         const connections = Math.min(1000, Math.max(100, Math.ceil(rate / 50)));
         const crudMix = makeCrudMix();
         const result = await trial(ctx, `fixed-rate ${rate}/s ${server}`, {
           server,
           warmup: ctx.settings.warmupS > 0 ? { connections, durationS: ctx.settings.warmupS, rate, requests: crudMix.requests } : undefined,
-          load: { connections, durationS: i === 0 ? fr.firstS : fr.stepS, rate, requests: crudMix.requests },
+          load: { connections, durationS, rate, requests: crudMix.requests },
         });
         const ok = held(result);
         result.checks.held = ok;
         rows.push({ params: { rate, server }, result });
-        if (!ok) break;
-        best = rate;
+        return ok;
+      };
+      let best = 0;
+      let failedAt: number | null = null;
+      const rates = [fr.firstRate, ...fr.steps];
+      for (let i = 0; i < rates.length; i++) {
+        if (!(await step(rates[i]!, i === 0 ? fr.firstS : fr.stepS))) {
+          failedAt = rates[i]!;
+          break;
+        }
+        best = rates[i]!;
+      }
+      // Bisect between the highest rate held and the first one not held.
+      for (let i = 0; i < fr.refine && failedAt !== null; i++) {
+        const mid = Math.round((best + failedAt) / 2 / 500) * 500;
+        if (mid <= best || mid >= failedAt) break;
+        if (await step(mid, fr.stepS)) best = mid;
+        else failedAt = mid;
       }
       summary[`highestHeld_${server}`] = best;
     }
@@ -243,8 +260,9 @@ const fixedRateScenario: Scenario = {
       title: this.title,
       what:
         `CRUD mix on an open-loop schedule at a fixed overall rate (max(100, rate/50) connections, at most 1,000; latency counted from when each request was due); ${fr.firstRate.toLocaleString('en-US')} req/s for ${fr.firstS} s, ` +
-        `then steps of ${fr.stepS} s up ${fr.steps.map((s) => s / 1000 + 'k').join(', ') || '(none)'} until a step is not held ` +
-        `(held = zero errors and non-2xx, p99 <= ${fr.p99LimitMs} ms, achieved >= 97% of the target)`,
+        `then steps of ${fr.stepS} s up ${fr.steps.map((s) => s / 1000 + 'k').join(', ') || '(none)'} until a step is not held` +
+        (fr.refine > 0 ? `, then up to ${fr.refine} steps bisecting between the highest rate held and the first not held (to 500 req/s)` : '') +
+        ` (held = zero errors and non-2xx, p99 <= ${fr.p99LimitMs} ms, achieved >= 97% of the target)`,
       rows,
       summary,
     };
