@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../src/db/migrations.js';
 import { migrate, openWriter } from '../src/db/open.js';
 import { MAX_PAGE_LIMIT } from '../src/protocol.js';
-import { prepareQueries } from '../src/readers/queries.js';
+import { offsetPageSql, prepareQueries } from '../src/readers/queries.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'queries-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,6 +36,19 @@ describe('list pages', () => {
         expect(itemIds(body), `limit ${limit} after ${after}`).toEqual(ids('SELECT id FROM products WHERE id > ? ORDER BY id LIMIT ?', after, limit));
       }
     }
+  });
+
+  it('a page by offset has the same bodies as the plain OFFSET query, and steps over the offset in the dense id index', () => {
+    const plain = db.prepare('SELECT id, name, price, description, stock, created_at, updated_at FROM products ORDER BY id LIMIT ? OFFSET ?');
+    for (const offset of [0, 1, 50, 110, 111, 112, 1000]) {
+      const items = (JSON.parse(String(read({ q: 'products', query: { limit: 20, offset } }))) as { items: unknown[] }).items;
+      expect(items, `offset ${offset}`).toEqual(plain.all(20, offset));
+    }
+    const plan = db
+      .prepare(`EXPLAIN QUERY PLAN ${offsetPageSql(20)}`)
+      .all(5)
+      .map((r) => (r as { detail: string }).detail);
+    expect(plan).toContain('SCAN products USING COVERING INDEX products_id_skip');
   });
 
   it('refuses a page size outside 1..MAX_PAGE_LIMIT before it reaches SQL', () => {

@@ -37,4 +37,9 @@ export const MIGRATIONS: readonly string[] = [
      counters   INTEGER NOT NULL,  -- how many the file set
      products   INTEGER NOT NULL
    ) STRICT;`,
+  // A dense copy of the ids for list pages by offset (src/readers/queries.ts): stepping over N products reads
+  // ~N/400 pages of this index instead of ~N/30 leaf pages of the table. It matters because every commit of the
+  // writer empties a reader's page cache (WAL mode: a reader that sees a new snapshot drops its cached pages), so
+  // under writes each page is read from the file again: an offset of 5,000 went from ~250 to ~100 us.
+  `CREATE INDEX products_id_skip ON products (id);`,
 ];

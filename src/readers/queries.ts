@@ -11,6 +11,15 @@ const PRODUCT_JSON =
 
 export type ReadExecutor = (op: ReadOp) => ReadResult;
 
+/**
+ * A page by offset: the offset is stepped over in the dense products_id_skip index (see its migration), then the
+ * page is read from the table from that id on. The same rows as `ORDER BY id LIMIT n OFFSET ?` (ids are unique;
+ * an offset past the end finds no id, and `id >= NULL` gives an empty page), in one statement, so one snapshot.
+ */
+export const offsetPageSql = (limit: number, columns = PRODUCT_JSON) =>
+  `SELECT ${columns} FROM products WHERE id >= ` +
+  `(SELECT id FROM products INDEXED BY products_id_skip ORDER BY id LIMIT 1 OFFSET ?) ORDER BY id LIMIT ${limit}`;
+
 export function prepareQueries(db: Database.Database): ReadExecutor {
   const json = <P extends unknown[]>(sql: string) => db.prepare<P, string>(sql).pluck();
   const byId = json<[number]>(`SELECT ${PRODUCT_JSON} FROM products WHERE id = ?`);
@@ -27,7 +36,7 @@ export function prepareQueries(db: Database.Database): ReadExecutor {
     // Validated at the HTTP boundary (listQuery); checked again here because it becomes SQL text.
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) throw new RangeError(`page limit ${limit} out of range`);
     s = {
-      page: json<[number]>(`SELECT ${PRODUCT_JSON} FROM products ORDER BY id LIMIT ${limit} OFFSET ?`),
+      page: json<[number]>(offsetPageSql(limit)),
       after: json<[number]>(`SELECT ${PRODUCT_JSON} FROM products WHERE id > ? ORDER BY id LIMIT ${limit}`),
     };
     pages.set(limit, s);
