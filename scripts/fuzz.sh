@@ -28,9 +28,10 @@ done
 # parser never answers (README "Security"), so writes are fuzzed with valid-by-schema data only; reads (path and
 # query parameters) get invalid data too.
 # schemathesis closes each run with a pytest-style banner ("==== 1 warning in 17.27s ===="), and prints counts
-# such as "7 passed" on lines of their own. CI reads closing lines of that shape as a test runner's, and recorded
-# whole green runs as having executed no test (stops 6-8). So its output is indented behind "schemathesis |",
-# with the banners reprinted as "-- ... --"; the test run's own closing line stays the last one of .ci/run.
+# such as "7 passed" on lines of their own. CI reads closing lines of such shapes as a test runner's, and recorded
+# whole green runs as having executed no test (stops 6-8), most likely because of these lines. So its output is
+# indented behind "schemathesis |", with the banners reprinted as "-- ... --"; the test run's own closing line
+# stays the last one of .ci/run.
 debanner() { sed -E 's/^=+ (.*[^=]) =+$/-- \1 --/; s/^/schemathesis | /'; }
 status=0
 run() {

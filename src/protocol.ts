@@ -111,10 +111,6 @@ export interface CheckpointMsg {
   ms: number;
   /** Frames in the WAL. */
   walFrames: number;
-  /** Frames of those now copied into the database (less than walFrames while readers still need older pages). */
-  backfilled: number;
-  /** The checkpoint lock was held by another checkpoint (the writer's own, or another process's). */
-  busy: boolean;
 }
 
 export type FromCheckpointer =

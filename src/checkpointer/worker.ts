@@ -34,9 +34,10 @@ function tick(): void {
     post({ t: 'failed', message: (err as Error).message });
     return;
   }
-  // Not caught up while readers still need older pages or the writer appended meanwhile: look again next tick.
+  // Not caught up while readers still need older pages, the writer appended meanwhile, or another checkpoint held
+  // the lock (busy; SQLite then reports log = -1): look again next tick.
   caughtUp = r.busy === 0 && r.checkpointed >= r.log;
-  if (r.log > 0) post({ t: 'checkpoint', ms: performance.now() - t0, walFrames: r.log, backfilled: r.checkpointed, busy: r.busy !== 0 });
+  if (r.log > 0) post({ t: 'checkpoint', ms: performance.now() - t0, walFrames: r.log });
 }
 
 const timer = setInterval(tick, config.checkpointIntervalMs);
