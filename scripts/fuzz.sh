@@ -25,7 +25,7 @@ done
 # The coverage phase also sends methods the document does not list (e.g. QUERY); uWS 20.30 closes the connection
 # on a method it does not know, which schemathesis reports as a network error, so that phase is left out.
 # Negative data for header parameters (Idempotency-Key) comes with malformed header lines that the shipped uWS
-# parser never answers (README "Security"), so writes are fuzzed with valid-by-schema data only; reads (path and
+# parser never answers (docs/reliability-and-security.md "Security"), so writes are fuzzed with valid-by-schema data only; reads (path and
 # query parameters) get invalid data too.
 # schemathesis closes each run with a pytest-style banner ("==== 1 warning in 17.27s ===="), and prints counts
 # such as "7 passed" on lines of their own. CI reads closing lines of such shapes as a test runner's, and recorded

@@ -20,7 +20,7 @@ const FALSE_WORDS = ['0', 'false', 'no'] as const;
 const isTrueWord = (v: string) => (TRUE_WORDS as readonly string[]).includes(v);
 const bool = z.enum([...TRUE_WORDS, ...FALSE_WORDS]).transform(isTrueWord);
 
-/** Readers default: inline reads on small machines (measured: see README "Reader pool"), a pool on bigger ones. */
+/** Readers default: inline reads on small machines (measured: see docs/performance.md "Reader pool"), a pool on bigger ones. */
 export function defaultReaders(cpus: number): number {
   return cpus >= 4 ? Math.min(cpus - 2, 8) : 0;
 }
@@ -68,7 +68,7 @@ const envSchema = z.object({
     .enum(['all', 'errors', 'off', ...TRUE_WORDS, ...FALSE_WORDS])
     .default('errors')
     .transform((v): AccessLogMode => (v === 'errors' ? 'errors' : v === 'all' || isTrueWord(v) ? 'all' : 'off')),
-  // Replication (Litestream): off unless REPLICA_URL is set. See README "Deploy to Cloud Run".
+  // Replication (Litestream): off unless REPLICA_URL is set. See docs/deploy-cloud-run.md.
   REPLICA_URL: replicaUrl.optional(),
   LITESTREAM_BIN: z.string().min(1).default('litestream'),
   LITESTREAM_CONFIG: z.string().min(1).optional(),
@@ -84,7 +84,7 @@ const envSchema = z.object({
   LITESTREAM_STOP_TIMEOUT_MS: int(100, 60_000).default(6000),
   LITESTREAM_MAX_RESTARTS: int(0, 1000).default(5),
   LITESTREAM_RESTART_DELAY_MS: int(0, 600_000).default(1000),
-  // Data file: off unless DATA_FILE is set. See README "Data file".
+  // Data file: off unless DATA_FILE is set. See docs/operations.md "Data file".
   DATA_FILE: z.string().trim().min(1).optional(),
   DATA_FILE_POLL_MS: int(50, 3_600_000).default(1000),
   /** Test hook only: lets tests prove drain order; never set in production. */

@@ -1,7 +1,7 @@
 // What the HTTP parser we ship (uWebSockets v20.43 core inside uWebSockets.js 20.30) does with hostile or
 // unusual bytes on the wire, recorded with raw sockets against the real built server. Every case asserts the
 // behaviour observed today, so a change (a uWS upgrade, or hardening in src/http) makes a case fail and has to be
-// looked at: update the expectation and the README's Security section together.
+// looked at: update the expectation and docs/reliability-and-security.md "The HTTP parser we ship" together.
 //
 // Part of it is the server's own doing: src/http/head-check.ts refuses what the parser lets through but still
 // shows the application (duplicate or non-numeric Content-Length, Transfer-Encoding other than `chunked`, header

@@ -13,7 +13,7 @@ afterAll(killAll);
 
 const SEEDED = 1000;
 const OVERLOAD_S = 30;
-/** The documented bound (README "Reliability"): RSS of the server process under this test's overload. */
+/** The documented bound (docs/reliability-and-security.md "Reliability"): RSS of the server process under this test's overload. */
 const RSS_BOUND_MB = 400;
 
 function rssMb(pid: number): number {

@@ -1,12 +1,12 @@
 // One pass over a request's header fields, before any routing work: what uWS 20.30's parser lets through but
 // still shows the application (duplicate Content-Length, odd Transfer-Encoding, a huge head that arrived in one
 // read) is refused here, and the connection is closed. What the parser hides (headers after an empty name) or
-// never hands over (heads it cannot parse) is out of reach: see README "The HTTP parser we ship".
+// never hands over (heads it cannot parse) is out of reach: see docs/reliability-and-security.md "The HTTP parser we ship".
 import type { HttpRequest } from 'uWebSockets.js';
 import { AppError } from '../errors.js';
 
 // Cost: ~0.2 us per header field, nearly all of it inside uWS.js's forEach (a call into JavaScript and two strings
-// per field; README "The HTTP parser we ship"). The pass adds no allocation of its own: its counters live in module
+// per field; docs/reliability-and-security.md "The HTTP parser we ship"). The pass adds no allocation of its own: its counters live in module
 // variables (req.forEach is synchronous) rather than in a closure or an object per request.
 let bytes = 0;
 let contentLengths = 0;

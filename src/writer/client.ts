@@ -106,7 +106,7 @@ export class WriterClient {
     this.queuedOps.push(op);
     if (this.queuedIds.length >= this.config.writeFlushAt) {
       // Enough for the writer to start on while this turn parses the rest: its commit (an fsync with FULL)
-      // then overlaps the main thread's work instead of following it. Measured: README "Tuning".
+      // then overlaps the main thread's work instead of following it. Measured: docs/performance.md "Tuning".
       this.send();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
