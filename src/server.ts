@@ -7,7 +7,7 @@ import { Checkpointer } from './checkpointer/client.js';
 import { DataFileWatcher } from './datafile/watcher.js';
 import { mountRoutes, type AppState } from './http/app.js';
 import type { Exchange, ExchangeHooks } from './http/exchange.js';
-import { loadNativeUws, type App } from './http/uws.js';
+import { loadNativeUws, uwsBuild, type App } from './http/uws.js';
 import { AppError } from './errors.js';
 import { createAccessLog, type Logger } from './log.js';
 import { depthSources, m } from './metrics.js';
@@ -57,6 +57,7 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
   const writer = new WriterClient(config);
   const { sqliteVersion, userVersion } = await writer.ready;
   log.info({ dbPath: config.dbPath, sqliteVersion, schemaVersion: userVersion, synchronous: config.synchronous }, 'writer ready');
+  log.info({ node: process.version, uws: uwsBuild(), sqliteVersion }, 'runtime');
   writer.onFatal = (reason) => {
     state.ready = false;
     state.notReadyReason = reason;
