@@ -57,3 +57,36 @@ export function control(socketPath: string, method: 'GET' | 'POST', urlPath: str
 export function wholeSeconds(ms: number): number {
   return Math.max(1, Math.floor(ms / 1000));
 }
+
+/** What a successful POST /sync says. Both positions are Litestream's own TXID counters, not SQLite's. */
+export interface SyncResult {
+  /** "synced", "no_change" (the background monitor had already written the LTX; the upload still ran) or "synced_local". */
+  status: string;
+  /** Litestream's local position after the sync (one per sync pass or checkpoint). */
+  txid: number;
+  /** The replica's position as Litestream last saw it. */
+  replicatedTxid: number;
+}
+
+/**
+ * The one way to ask Litestream for an upload: POST /sync with wait, for `db`. Resolves once Litestream answered 200
+ * (everything committed before the call was written to local LTX files and uploaded); rejects with the reason
+ * otherwise (404 unknown db, 409 db closed, 500 checkpoint/upload error or Litestream's own timeout, no answer by
+ * `deadlineMs`). Litestream's timeout is whole seconds; the request's own deadline defaults to one second later,
+ * so Litestream's timeout answer normally arrives first.
+ */
+export async function postSync(socketPath: string, db: string, timeoutMs: number, deadlineMs = timeoutMs + 1000): Promise<SyncResult> {
+  const r = await control(socketPath, 'POST', '/sync', { path: db, wait: true, timeout: wholeSeconds(timeoutMs) }, deadlineMs);
+  if (r.status !== 200) throw new ControlSocketError(`POST /sync answered ${r.status}: ${replyError(r)}`);
+  return { status: String(r.body.status), txid: Number(r.body.txid), replicatedTxid: Number(r.body.replicated_txid) };
+}
+
+/** POST /stop: Litestream closes `db` on its side (final WAL sync, upload retried for shutdown-sync-timeout). */
+export async function postStop(socketPath: string, db: string, timeoutMs: number): Promise<void> {
+  const r = await control(socketPath, 'POST', '/stop', { path: db, timeout: wholeSeconds(timeoutMs) }, timeoutMs);
+  if (r.status !== 200) throw new ControlSocketError(`POST /stop answered ${r.status}: ${replyError(r)}`);
+}
+
+function replyError(r: ControlReply): string {
+  return String(r.body.error ?? JSON.stringify(r.body));
+}

@@ -7,15 +7,11 @@ import type { ReplicationConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { m } from '../metrics.js';
-import { control, wholeSeconds } from './control-socket.js';
+import { control, postStop, postSync, type SyncResult } from './control-socket.js';
 import { eachLine, logLitestreamLine, spawnChecked } from './process-io.js';
 import { restoreIfNeeded, type RestoreOutcome } from './restore.js';
 
-export interface SyncResult {
-  status: string;
-  txid: number;
-  replicatedTxid: number;
-}
+export type { SyncResult };
 
 interface Proc {
   child: ChildProcess;
@@ -73,10 +69,6 @@ export class LitestreamSupervisor {
     process.once('exit', () => this.proc?.child.kill('SIGKILL'));
   }
 
-  get up(): boolean {
-    return this.state === 'running';
-  }
-
   get pid(): number | undefined {
     return this.proc?.child.pid;
   }
@@ -101,8 +93,11 @@ export class LitestreamSupervisor {
   }
 
   /**
-   * Uploads everything committed before the call (POST /sync, wait). At most one request is in flight: callers
-   * arriving meanwhile may have committed after it started, so they share the next pass instead.
+   * The entry point for "is what I committed in the replica?": resolves once everything committed before the call
+   * is uploaded (POST /sync with wait, through postSync). Group replication, like group commit: at most one request
+   * is in flight, and callers arriving meanwhile (who may have committed after it started) share the next pass,
+   * which starts as soon as the current one returns. Rejects with `replication_down` when Litestream is not running
+   * or the pass failed.
    */
   sync(opts: { timeoutMs?: number } = {}): Promise<SyncResult> {
     const timeoutMs = opts.timeoutMs ?? 5000;
@@ -153,12 +148,9 @@ export class LitestreamSupervisor {
       }
       // POST /sync (wait) first: /stop alone uploads nothing from a Litestream that has not initialised the
       // database yet (one started a moment ago, as above), yet answers 200. /sync forces it and confirms the upload.
-      const synced = await control(this.cfg.socketPath, 'POST', '/sync', { path: this.dbPath, wait: true, timeout: wholeSeconds(left()) }, left());
-      if (synced.status !== 200) throw new Error(`POST /sync answered ${synced.status}: ${String(synced.body.error ?? JSON.stringify(synced.body))}`);
-      txid = typeof synced.body.replicated_txid === 'number' ? synced.body.replicated_txid : null;
+      txid = (await postSync(this.cfg.socketPath, this.dbPath, left(), left())).replicatedTxid;
       // Then close it on Litestream's side (releases its read transaction; nothing is left to upload).
-      const r = await control(this.cfg.socketPath, 'POST', '/stop', { path: this.dbPath, timeout: wholeSeconds(left()) }, left());
-      if (r.status !== 200) throw new Error(`POST /stop answered ${r.status}: ${String(r.body.error ?? JSON.stringify(r.body))}`);
+      await postStop(this.cfg.socketPath, this.dbPath, left());
     } catch (err) {
       error = new Error(`final upload to ${this.cfg.replicaUrl} failed: ${(err as Error).message}`);
     }
@@ -178,10 +170,9 @@ export class LitestreamSupervisor {
     this.syncPasses++;
     const t0 = performance.now();
     try {
-      const r = await control(this.cfg.socketPath, 'POST', '/sync', { path: this.dbPath, wait: true, timeout: wholeSeconds(timeoutMs) }, timeoutMs + 1000);
-      if (r.status !== 200) throw new Error(`POST /sync answered ${r.status}: ${String(r.body.error ?? JSON.stringify(r.body))}`);
+      const r = await postSync(this.cfg.socketPath, this.dbPath, timeoutMs);
       m.litestreamSyncSeconds.labels('ok').observe((performance.now() - t0) / 1000);
-      return { status: String(r.body.status), txid: Number(r.body.txid), replicatedTxid: Number(r.body.replicated_txid) };
+      return r;
     } catch (err) {
       m.litestreamSyncSeconds.labels('failed').observe((performance.now() - t0) / 1000);
       throw new AppError('replication_down', `sync to the replica failed: ${(err as Error).message}`);
@@ -232,9 +223,10 @@ export class LitestreamSupervisor {
       if (firstSync) {
         // Proves the replica is writable with these credentials, and that what we start with is in it.
         const left = deadline - performance.now();
-        const r = await control(this.cfg.socketPath, 'POST', '/sync', { path: this.dbPath, wait: true, timeout: wholeSeconds(left) }, left);
-        if (r.status !== 200) throw new Error(`first sync to ${this.cfg.replicaUrl} failed: ${String(r.body.error ?? r.status)}`);
-        this.log.info({ txid: r.body.txid, replicatedTxid: r.body.replicated_txid, ms: Math.round(performance.now() - t0) }, 'litestream first sync done');
+        const r = await postSync(this.cfg.socketPath, this.dbPath, left, left).catch((err: Error) => {
+          throw new Error(`first sync to ${this.cfg.replicaUrl} failed: ${err.message}`);
+        });
+        this.log.info({ txid: r.txid, replicatedTxid: r.replicatedTxid, ms: Math.round(performance.now() - t0) }, 'litestream first sync done');
       }
     } catch (err) {
       proc.expected = true;
