@@ -59,6 +59,11 @@ const envSchema = z.object({
   // uWS 20.30 drops any head over 4 KB that spans several reads and keeps up to ~512 KB from one read.
   MAX_HEADER_BYTES: int(1024, 512 * 1024).default(4096),
   HEADER_CHECK: bool.default(true),
+  // Lingering close (docs/api.md "Refused bodies"): after an answer that closes a connection whose request body is
+  // still arriving, read and discard the rest for at most this long / this many bytes, so the client can read the
+  // answer. 32 MiB: the largest HTTP/1 request Cloud Run forwards. 0 turns lingering off (close at once).
+  LINGER_TIMEOUT_MS: int(0, 60_000).default(5000),
+  LINGER_MAX_BYTES: int(0, 1024 * 1024 * 1024).default(32 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
   SLOW_CLIENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
@@ -124,6 +129,9 @@ export interface Config {
    * behind a front end that already refuses what it checks.
    */
   readonly headerCheck: boolean;
+  /** Bounds on discarding a refused request's body before closing (lingering close); either 0 = close at once. */
+  readonly lingerTimeoutMs: number;
+  readonly lingerMaxBytes: number;
   readonly shutdownTimeoutMs: number;
   /** Longest a request may wait for its answer (uWS's idle timeout does not cover pending responses). */
   readonly requestTimeoutMs: number;
@@ -223,6 +231,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxHeaderBytes: e.MAX_HEADER_BYTES,
     headerCheck: e.HEADER_CHECK,
+    lingerTimeoutMs: e.LINGER_TIMEOUT_MS,
+    lingerMaxBytes: e.LINGER_MAX_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     slowClientTimeoutMs: e.SLOW_CLIENT_TIMEOUT_MS,
