@@ -19,6 +19,8 @@ export interface RawConn {
   /** Resolves once the peer closed the connection (or it errored). */
   readonly closed: Promise<void>;
   isClosed(): boolean;
+  /** Everything received and not yet taken by response(), as latin1 text (for answers that never complete). */
+  received(): string;
   destroy(): void;
 }
 
@@ -94,6 +96,7 @@ export function rawConnect(port: number, host = '127.0.0.1'): Promise<RawConn> {
       },
       closed: closedP,
       isClosed: () => closed,
+      received: () => buf.toString('latin1'),
       destroy: () => socket.destroy(),
     };
     socket.once('connect', () => resolve(conn));
