@@ -78,6 +78,13 @@ const SERVER = {
    * behind a front end that already refuses what it checks.
    */
   headerCheck: setting('HEADER_CHECK', bool.default(true)),
+  /**
+   * Lingering close (docs/api.md "Refused bodies"): after an answer that closes a connection whose request body is
+   * still arriving, read and discard the rest for at most this long / this many bytes, so the client can read the
+   * answer. 32 MiB: the largest HTTP/1 request Cloud Run forwards. 0 (either) turns lingering off (close at once).
+   */
+  lingerTimeoutMs: setting('LINGER_TIMEOUT_MS', int(0, 60_000).default(5000)),
+  lingerMaxBytes: setting('LINGER_MAX_BYTES', int(0, 1024 * 1024 * 1024).default(32 * 1024 * 1024)),
   shutdownTimeoutMs: setting('SHUTDOWN_TIMEOUT_MS', int(100, 60_000).default(8000)),
   /** Longest a request may wait for its answer (uWS's idle timeout does not cover pending responses). */
   requestTimeoutMs: setting('REQUEST_TIMEOUT_MS', int(100, 600_000).default(30_000)),

@@ -29,6 +29,7 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
   const state: AppState = { ready: false, draining: false, notReadyReason: 'starting' };
   const pending = new Set<Exchange>();
   const stalled = new Set<Exchange>();
+  const lingering = new Set<Exchange>();
   depthSources.stalled = () => stalled.size;
   const hooks: ExchangeHooks = {
     draining: () => state.draining,
@@ -36,6 +37,8 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     stalled,
     onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
     accessLog: createAccessLog(log, config.accessLog),
+    lingering,
+    linger: { ms: config.lingerTimeoutMs, bytes: config.lingerMaxBytes },
   };
 
   // With REPLICA_URL: restore a missing database before anything opens it; replicate once migrations ran.
@@ -132,9 +135,15 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     state.ready = false;
     m.ready.set(0);
     uws.us_listen_socket_close(listenSocket);
-    clearInterval(sweep);
+    // The sweep keeps running: the drain must not wait longer on anything than it would otherwise.
     dataFile?.stop();
     writer.stopAccepting();
+    // A request still receiving its body can only end in 503 now (the writer takes nothing new), and its client may
+    // never finish sending: answer it now (the rest of the body is discarded, then the connection closes) rather
+    // than let the drain wait on it. Its body never reached the writer, so nothing of it was applied.
+    for (const ex of pending) {
+      if (ex.receiving) ex.error(new AppError('unavailable', 'server is shutting down; the request body was not read', undefined, { Connection: 'close' }));
+    }
 
     // In-flight requests get their answers (writes commit or fail explicitly).
     await Promise.all([writer.drained(), waitUntil(() => pending.size === 0)]);
@@ -165,6 +174,9 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
     } catch (err) {
       failed.push(`close writer: ${(err as Error).message}`);
     }
+    clearInterval(sweep);
+    // Connections still discarding a refused body get their answer completed, then everything closes.
+    for (const ex of lingering) ex.endLinger();
     // Idle keep-alive connections outlive the listen socket: close them.
     app.close();
     log.info({ ms: Math.round(performance.now() - t0), failed }, 'shutdown complete');

@@ -51,6 +51,8 @@ const hooks: ExchangeHooks = {
   stalled: new Set<Exchange>(),
   onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
   accessLog: createAccessLog(log, config.accessLog),
+  lingering: new Set<Exchange>(),
+  linger: { ms: config.lingerTimeoutMs, bytes: config.lingerMaxBytes },
 };
 
 const app = uws.App() as App;

@@ -20,7 +20,7 @@ import type { WriterClient } from '../writer/client.js';
 import { checkHead } from './head-check.js';
 import { idempotencyKey } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
-import { Exchange, parseJson, readBody, requestId, requestMethod, type ExchangeHooks } from './exchange.js';
+import { Exchange, expectsBody, parseJson, readBody, requestId, requestMethod, type ExchangeHooks } from './exchange.js';
 
 export interface AppState {
   ready: boolean;
@@ -65,7 +65,7 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
   const route = (method: string, pattern: string, handler: Handler, opts: { whileDraining?: boolean } = {}) => {
     const name = `${method} ${pattern}`;
     return (res: HttpResponse, req: HttpRequest) => {
-      const ex = new Exchange(res, name, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks);
+      const ex = new Exchange(res, name, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks, expectsBody(req));
       // ~0.2 us per header field (uWS.js's forEach): a trusted front end can switch it off (HEADER_CHECK=0).
       const refused = headerCheck ? checkHead(req, maxHeaderBytes) : null;
       if (refused) {

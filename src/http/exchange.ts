@@ -6,6 +6,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { AccessEntry } from '../log.js';
 import { AppError, toAppError } from '../errors.js';
 import { observeRequest } from '../metrics.js';
+import { Linger, lingerEnabled, type LingerBounds, type LingerEnd } from './linger.js';
 
 const STATUS: Record<number, string> = {
   200: '200 OK',
@@ -33,6 +34,9 @@ export interface ExchangeHooks {
   readonly stalled: Set<Exchange>;
   /** Access log (one line per answered request), or null when LOG_LEVEL is above info. */
   readonly accessLog: ((e: AccessEntry) => void) | null;
+  /** Connections answered while their request body still arrives, discarding it before they close (linger.ts). */
+  readonly lingering: Set<Exchange>;
+  readonly linger: LingerBounds;
 }
 
 /**
@@ -52,6 +56,12 @@ export function requestMethod(req: HttpRequest): string {
 const idPrefix = randomBytes(6).toString('hex');
 let idCounter = 0;
 
+/** Whether the request announces a body (uWS delivers it through onData after the handler ran). */
+export function expectsBody(req: HttpRequest): boolean {
+  const length = req.getHeader('content-length');
+  return (length !== '' && length !== '0') || req.getHeader('transfer-encoding') !== '';
+}
+
 export function requestId(req: HttpRequest): string {
   const given = req.getHeader('x-request-id');
   return given !== '' && REQUEST_ID.test(given) ? given : `${idPrefix}-${(++idCounter).toString(36)}`;
@@ -65,6 +75,10 @@ export class Exchange {
   readonly start = performance.now();
   /** When the client last took part of a response it has not read in full (see sendBody). */
   stalledSince = 0;
+  /** Where the body's chunks go (readBody); null: nobody wants them. */
+  private bodySink: ((ab: ArrayBuffer, isLast: boolean) => void) | null = null;
+  private listening = false;
+  private linger: Linger | null = null;
 
   constructor(
     readonly res: HttpResponse,
@@ -74,7 +88,55 @@ export class Exchange {
     /** The request's method as sent (routes registered for any method log what was asked). */
     readonly method: string,
     private readonly hooks: ExchangeHooks,
+    /** True while the request's body is still arriving (from its head: see expectsBody). */
+    public receiving = false,
   ) {}
+
+  /** Hands the body's chunks to `sink`; must be called before the handler returns. */
+  onBody(sink: (ab: ArrayBuffer, isLast: boolean) => void): void {
+    this.bodySink = sink;
+    this.listen();
+  }
+
+  /** One onData per request: the body goes to the sink until the exchange is answered, then to the linger (or nowhere). */
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    this.res.onData((ab, isLast) => {
+      if (isLast) this.receiving = false;
+      if (this.linger) this.linger.data(ab.byteLength, isLast);
+      else if (!this.done) this.bodySink?.(ab, isLast);
+    });
+  }
+
+  /**
+   * Whether an answer that closes the connection should linger: the body is still arriving, and its chunks can
+   * still be caught (onData is already registered, or the handler has not returned yet).
+   */
+  private shouldLinger(): boolean {
+    return this.receiving && this.linger === null && (this.listening || !this.async) && lingerEnabled(this.hooks.linger);
+  }
+
+  /** Discards the rest of the body, then `finish(how)` (not after an abort: the response is gone). */
+  private startLinger(finish: (how: LingerEnd) => void): void {
+    this.listen();
+    const lingering = this.hooks.lingering;
+    lingering.add(this);
+    this.res.onAborted(() => {
+      this.aborted = true;
+      this.linger?.end('aborted');
+      this.finish(499);
+    });
+    this.linger = new Linger(this.hooks.linger, (how) => {
+      lingering.delete(this);
+      if (how !== 'aborted' && !this.aborted) finish(how);
+    });
+  }
+
+  /** Shutdown: stop waiting for the rest of a body and close. */
+  endLinger(): void {
+    this.linger?.end('shutdown');
+  }
 
   /** Must be called before the handler returns without replying. */
   goAsync(): void {
@@ -116,6 +178,15 @@ export class Exchange {
    * out on the next turn, with Connection: close.
    */
   refuse(err: AppError): void {
+    if (this.shouldLinger()) {
+      // The answer waits until the body (as uWS frames it) is read, so that closing right after it resets nothing.
+      // Not sent at once and completed later (as lingeringReply does): the bytes after this body are exactly what
+      // must never be routed, so the response stays pending (uWS then closes on a pipelined request) and the
+      // connection closes with it.
+      this.async = true;
+      this.startLinger(() => this.sendError(err, true));
+      return;
+    }
     this.goAsync();
     setImmediate(() => this.sendError(err, true));
   }
@@ -132,15 +203,13 @@ export class Exchange {
   ): void {
     if (this.done) return;
     const closeConnection = close || this.hooks.draining();
+    if (closeConnection && text.length > 0 && this.shouldLinger()) {
+      this.lingeringReply(status, text, contentType, headers);
+      return;
+    }
     const write = () => {
       const res = this.res;
-      res.writeStatus(STATUS[status] ?? `${status} Status`);
-      res.writeHeader('X-Request-Id', this.id);
-      if (headers) for (const k in headers) if (k !== 'Connection') res.writeHeader(k, headers[k]!);
-      if (text.length > 0) {
-        res.writeHeader('Content-Type', contentType);
-        res.writeHeader('X-Content-Type-Options', 'nosniff');
-      }
+      this.writeHead(status, text, contentType, headers);
       // end(..., true) adds `Connection: close` and closes after the reply is written.
       // A 204 carries no body and, per RFC 9110, no Content-Length either. uWS 20.30 can only close the
       // connection after a 204 by also writing `Content-Length: 0` (and an explicit `undefined` length
@@ -153,6 +222,41 @@ export class Exchange {
     };
     if (this.async) this.res.cork(write);
     else write();
+    this.finish(status);
+  }
+
+  private writeHead(status: number, text: string, contentType: string, headers: Readonly<Record<string, string>> | undefined): void {
+    const res = this.res;
+    res.writeStatus(STATUS[status] ?? `${status} Status`);
+    res.writeHeader('X-Request-Id', this.id);
+    if (headers) for (const k in headers) if (k !== 'Connection') res.writeHeader(k, headers[k]!);
+    if (text.length > 0) {
+      res.writeHeader('Content-Type', contentType);
+      res.writeHeader('X-Content-Type-Options', 'nosniff');
+    }
+  }
+
+  /**
+   * Answers at once while the body is still arriving, then lingers (linger.ts). The answer goes out whole but
+   * chunked, with our own `Connection: close`: write() sends it and leaves the response open, so uWS keeps handing
+   * us the body, and a request pipelined behind the body makes uWS close rather than route it. (end() would
+   * invalidate the response, and uWS 20.51's end(..., true) after write() puts a stray `Connection: close` line in
+   * the body and drops the last chunk: measured.) When the body is over, end() sends the last chunk and the client,
+   * told to close, closes; at a bound the connection is closed without it.
+   */
+  private lingeringReply(status: number, text: string, contentType: string, headers: Readonly<Record<string, string>> | undefined): void {
+    const res = this.res;
+    const write = () => {
+      this.writeHead(status, text, contentType, headers);
+      res.writeHeader('Connection', 'close');
+      res.write(text);
+    };
+    if (this.async) res.cork(write);
+    else write();
+    this.startLinger((how) => {
+      if (how === 'bound') res.close();
+      else res.cork(() => res.end());
+    });
     this.finish(status);
   }
 
@@ -205,7 +309,7 @@ export class Exchange {
 
 /**
  * Reads the whole body (at most `max` bytes) and hands it to `cb` as a string.
- * Past the cap it answers 413 at once and closes the connection.
+ * Past the cap it answers 413 at once, then reads and drops the rest of the body before it closes (linger.ts).
  */
 export function readBody(ex: Exchange, req: HttpRequest, max: number, cb: (body: string) => void): void {
   const declared = req.getHeader('content-length');
@@ -216,8 +320,8 @@ export function readBody(ex: Exchange, req: HttpRequest, max: number, cb: (body:
   ex.goAsync();
   let chunks: Buffer[] | null = null;
   let size = 0;
-  ex.res.onData((ab, isLast) => {
-    if (ex.done) return;
+  // Once the exchange is answered (413 here, or a timeout) the rest of the body no longer comes here.
+  ex.onBody((ab, isLast) => {
     size += ab.byteLength;
     if (size > max) {
       ex.error(tooLarge(max));

@@ -14,11 +14,13 @@ export interface RawConn {
   socket: net.Socket;
   /** Writes bytes as they are; nothing is added. */
   write(data: string | Buffer): void;
-  /** The next complete response on this connection (Content-Length framed). */
+  /** The next complete response on this connection (Content-Length framed or chunked). */
   response(timeoutMs?: number): Promise<RawResponse>;
   /** Resolves once the peer closed the connection (or it errored). */
   readonly closed: Promise<void>;
   isClosed(): boolean;
+  /** Everything received and not yet taken by response(), as latin1 text (for answers that never complete). */
+  received(): string;
   destroy(): void;
 }
 
@@ -52,6 +54,13 @@ export function rawConnect(port: number, host = '127.0.0.1'): Promise<RawConn> {
       for (const line of head.slice(1)) {
         const i = line.indexOf(':');
         if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+        const chunked = dechunk(buf.subarray(end + 4));
+        if (!chunked) return null;
+        buf = buf.subarray(end + 4 + chunked.used);
+        const body = chunked.body.toString('utf8');
+        return { status, headers, body, json: () => JSON.parse(body) };
       }
       const len = Number(headers['content-length'] ?? 0);
       if (buf.length < end + 4 + len) return null;
@@ -87,11 +96,28 @@ export function rawConnect(port: number, host = '127.0.0.1'): Promise<RawConn> {
       },
       closed: closedP,
       isClosed: () => closed,
+      received: () => buf.toString('latin1'),
       destroy: () => socket.destroy(),
     };
     socket.once('connect', () => resolve(conn));
     socket.once('error', (err) => reject(err));
   });
+}
+
+/** A complete chunked body at the start of `b` (no trailers), or null while it is incomplete. */
+function dechunk(b: Buffer): { body: Buffer; used: number } | null {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = b.indexOf('\r\n', at);
+    if (eol < 0) return null;
+    const size = parseInt(b.subarray(at, eol).toString('latin1'), 16);
+    if (Number.isNaN(size)) throw new Error(`bad chunk size line ${JSON.stringify(b.subarray(at, eol).toString('latin1'))}`);
+    if (b.length < eol + 2 + size + 2) return null;
+    if (size === 0) return { body: Buffer.concat(parts), used: eol + 4 };
+    parts.push(b.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
 }
 
 /** A minimal request head (plus optional body) for rawConnect's write(). */
