@@ -12,6 +12,15 @@ export const ERRORS = {
     message: 'this Idempotency-Key was already used for a different request (method, path or body)',
   },
   payload_too_large: { status: 413, message: 'request body too large' },
+  unsupported_media_type: {
+    status: 415,
+    message: 'request bodies must be JSON: Content-Type application/json (or a +json type), charset utf-8 if given',
+  },
+  /** The next product id would not be exactly representable in JSON numbers (above 2^53 - 1). */
+  id_space_exhausted: {
+    status: 507,
+    message: 'no product id is left below 2^53: a new product cannot be stored with an id clients can read exactly',
+  },
   /** Refusals of the request head (src/http/head-check.ts): the connection closes after them. */
   bad_framing: { status: 400, message: 'the request body framing is ambiguous or invalid' },
   header_too_large: { status: 431, message: 'request header fields too large' },

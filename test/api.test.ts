@@ -377,13 +377,13 @@ describe.each([
     });
 
     it.each([
-      ['PUT', '/products', 'GET, POST'],
-      ['DELETE', '/products', 'GET, POST'],
-      ['POST', '/products/1', 'GET, PUT, PATCH, DELETE'],
-      ['POST', '/counters/x', 'GET'],
+      ['PUT', '/products', 'GET, HEAD, POST'],
+      ['DELETE', '/products', 'GET, HEAD, POST'],
+      ['POST', '/products/1', 'GET, HEAD, PUT, PATCH, DELETE'],
+      ['POST', '/counters/x', 'GET, HEAD'],
       ['GET', '/counters/x/increment', 'POST'],
-      ['POST', '/healthz', 'GET'],
-      ['DELETE', '/metrics', 'GET'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['DELETE', '/metrics', 'GET, HEAD'],
     ])('%s %s -> 405 method_not_allowed with Allow', async (method, path, allow) => {
       const r = await req(base, method, path, method === 'GET' || method === 'DELETE' ? undefined : {});
       expectError(r, 405, 'method_not_allowed');

@@ -61,7 +61,8 @@ function oracleIncrement(v: unknown): boolean {
 
 const COUNTER_CHARS = new Set('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-');
 function oracleCounterName(v: unknown): boolean {
-  return typeof v === 'string' && v.length >= 1 && v.length <= 64 && [...v].every((c) => COUNTER_CHARS.has(c));
+  // `.` and `..` are dot-segments, which URL-normalising clients drop from a path.
+  return typeof v === 'string' && v.length >= 1 && v.length <= 64 && [...v].every((c) => COUNTER_CHARS.has(c)) && v !== '.' && v !== '..';
 }
 
 const isDigits = (s: string) => s.length > 0 && [...s].every((c) => c >= '0' && c <= '9');
@@ -205,7 +206,7 @@ const incrementInput = fc.oneof(
 );
 
 const counterNameChar = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-');
-const validCounterName = fc.string({ unit: counterNameChar, minLength: 1, maxLength: 64 });
+const validCounterName = fc.string({ unit: counterNameChar, minLength: 1, maxLength: 64 }).filter((n) => n !== '.' && n !== '..');
 const counterNameInput = fc.oneof(
   validCounterName,
   anyString,
@@ -215,7 +216,7 @@ const counterNameInput = fc.oneof(
     .tuple(validCounterName, fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }))
     .map(([a, c]) => a.slice(0, 32) + c + a.slice(32)),
   fc.string({ unit: counterNameChar, minLength: 65, maxLength: 70 }),
-  fc.constantFrom('a\n', '\na', 'a b', 'a/b', 'ａ', 'é', 'a'.repeat(64) + '\n'),
+  fc.constantFrom('a\n', '\na', 'a b', 'a/b', 'ａ', 'é', 'a'.repeat(64) + '\n', '.', '..', '...', '.a'),
 );
 
 const validProductId = fc
@@ -316,7 +317,7 @@ describe('validation layer (property-based)', () => {
     );
   });
 
-  it('counter name: accepted exactly when it matches [A-Za-z0-9_.-]{1,64}, never throws', () => {
+  it('counter name: accepted exactly when it matches [A-Za-z0-9_.-]{1,64} and is not . or .., never throws', () => {
     fc.assert(
       fc.property(counterNameInput, (input) => {
         const r = parse(counterName, input);

@@ -17,9 +17,11 @@ import {
   putProductBody,
 } from '../schemas.js';
 import type { WriterClient } from '../writer/client.js';
+import { contentTypeError } from './content-type.js';
 import { checkHead } from './head-check.js';
 import { idempotencyKey } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
+import { pathParam } from './path-param.js';
 import { Exchange, expectsBody, parseJson, readBody, requestId, requestMethod, type ExchangeHooks } from './exchange.js';
 
 export interface AppState {
@@ -56,6 +58,8 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
   const on = (method: keyof typeof methods, pattern: string, handler: Handler, opts?: { whileDraining?: boolean }) => {
     app[methods[method]](pattern, route(method, pattern, handler, opts));
     registered.push([method, pattern]);
+    // HEAD wherever GET is (RFC 9110 9.3.2): the same handler, answered without its body (Exchange.send).
+    if (method === 'GET') app.head(pattern, route('HEAD', pattern, handler, opts));
   };
 
   /**
@@ -105,9 +109,14 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
 
   /** Runs `then` with the parsed JSON body; failures become error replies. */
   const withBody = (ex: Exchange, req: HttpRequest, empty: unknown, then: (body: unknown) => void) => {
-    readBody(ex, req, config.maxBodyBytes, (text) => {
+    const type = req.getHeader('content-type');
+    readBody(ex, req, config.maxBodyBytes, (bytes) => {
       try {
-        then(parseJson(text, empty));
+        // Checked once the body is read (the connection stays usable), and only for a body: an empty
+        // increment means `by: 1` whatever type a client library puts on it.
+        const refused = bytes.length > 0 ? contentTypeError(type) : null;
+        if (refused) throw refused;
+        then(parseJson(bytes, empty));
       } catch (err) {
         ex.error(err);
       }
@@ -128,30 +137,30 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
     const query = parse(listQuery, Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')), 'query');
     read(ex, { q: 'products', query });
   });
-  on('GET', '/products/:id', (ex, req) => read(ex, { q: 'product', id: parse(productId, req.getParameter(0), 'id') }));
+  on('GET', '/products/:id', (ex, req) => read(ex, { q: 'product', id: parse(productId, pathParam(req, 0, 'id'), 'id') }));
   on('PUT', '/products/:id', (ex, req) => {
-    const id = parse(productId, req.getParameter(0), 'id');
+    const id = parse(productId, pathParam(req, 0, 'id'), 'id');
     const idem = idempotencyKey(req);
     withBody(ex, req, undefined, (body) =>
       write(ex, { op: 'putProduct', id, data: parse(putProductBody, body, 'body'), idem: idem?.(body) }, productReply(ex, 200)),
     );
   });
   on('PATCH', '/products/:id', (ex, req) => {
-    const id = parse(productId, req.getParameter(0), 'id');
+    const id = parse(productId, pathParam(req, 0, 'id'), 'id');
     const idem = idempotencyKey(req);
     withBody(ex, req, undefined, (body) =>
       write(ex, { op: 'patchProduct', id, data: parse(patchProductBody, body, 'body'), idem: idem?.(body) }, productReply(ex, 200)),
     );
   });
   on('DELETE', '/products/:id', (ex, req) => {
-    const id = parse(productId, req.getParameter(0), 'id');
+    const id = parse(productId, pathParam(req, 0, 'id'), 'id');
     write(ex, { op: 'deleteProduct', id, idem: idempotencyKey(req)?.(null) }, () => ex.json(204, null));
   });
 
   // ---- counters ----
-  on('GET', '/counters/:name', (ex, req) => read(ex, { q: 'counter', name: parse(counterName, req.getParameter(0), 'name') }));
+  on('GET', '/counters/:name', (ex, req) => read(ex, { q: 'counter', name: parse(counterName, pathParam(req, 0, 'name'), 'name') }));
   on('POST', '/counters/:name/increment', (ex, req) => {
-    const name = parse(counterName, req.getParameter(0), 'name');
+    const name = parse(counterName, pathParam(req, 0, 'name'), 'name');
     const idem = idempotencyKey(req);
     withBody(ex, req, {}, (body) => {
       const { by } = parse(incrementBody, body, 'body');
@@ -189,7 +198,9 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
 
   // ---- 405 (with Allow) for known paths, 404 for everything else ----
   const allowed = new Map<string, string[]>();
-  for (const [method, pattern] of registered) allowed.set(pattern, [...(allowed.get(pattern) ?? []), method]);
+  for (const [method, pattern] of registered) {
+    allowed.set(pattern, [...(allowed.get(pattern) ?? []), ...(method === 'GET' ? ['GET', 'HEAD'] : [method])]);
+  }
   for (const [pattern, list] of allowed) {
     const methods = list.join(', ');
     app.any(

@@ -7,6 +7,7 @@ import type { AccessEntry } from '../log.js';
 import { AppError, toAppError } from '../errors.js';
 import { observeRequest } from '../metrics.js';
 import { Linger, lingerEnabled, type LingerBounds, type LingerEnd } from './linger.js';
+import { invalidUtf8At } from './utf8.js';
 
 const STATUS: Record<number, string> = {
   200: '200 OK',
@@ -17,11 +18,13 @@ const STATUS: Record<number, string> = {
   405: '405 Method Not Allowed',
   409: '409 Conflict',
   413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
   422: '422 Unprocessable Content',
   431: '431 Request Header Fields Too Large',
   500: '500 Internal Server Error',
   501: '501 Not Implemented',
   503: '503 Service Unavailable',
+  507: '507 Insufficient Storage',
 };
 
 export interface ExchangeHooks {
@@ -217,6 +220,16 @@ export class Exchange {
       if (status === 204) {
         if (closeConnection) res.endWithoutBody(0, true);
         else res.endWithoutBody();
+      } else if (this.method === 'HEAD') {
+        // GET's status and headers, no body. uWS 20.51 writes whatever body end() is given, even to a HEAD, and
+        // endWithoutBody(n) with n > 0 leaves the response open (the process aborts when the handler returns),
+        // so the length is written as a header. Closing needs endWithoutBody(0, true): a HEAD answered while
+        // the connection closes (drain, refused head) says Content-Length: 0.
+        if (closeConnection) res.endWithoutBody(0, true);
+        else {
+          res.writeHeader('Content-Length', String(Buffer.byteLength(text)));
+          res.endWithoutBody();
+        }
       } else if (closeConnection) res.end(text, true);
       else this.sendBody(text);
     };
@@ -308,10 +321,11 @@ export class Exchange {
 }
 
 /**
- * Reads the whole body (at most `max` bytes) and hands it to `cb` as a string.
+ * Reads the whole body (at most `max` bytes) and hands it to `cb` as bytes (decoded by parseJson, which refuses
+ * malformed UTF-8). The buffer may be uWS's own, valid only while `cb` runs: `cb` must not keep it.
  * Past the cap it answers 413 at once, then reads and drops the rest of the body before it closes (linger.ts).
  */
-export function readBody(ex: Exchange, req: HttpRequest, max: number, cb: (body: string) => void): void {
+export function readBody(ex: Exchange, req: HttpRequest, max: number, cb: (body: Buffer) => void): void {
   const declared = req.getHeader('content-length');
   if (declared !== '' && Number(declared) > max) {
     ex.error(tooLarge(max));
@@ -329,11 +343,11 @@ export function readBody(ex: Exchange, req: HttpRequest, max: number, cb: (body:
     }
     if (isLast && chunks === null) {
       // Single chunk: decode straight from uWS's buffer, valid only during this callback.
-      cb(Buffer.from(ab).toString('utf8'));
+      cb(Buffer.from(ab));
       return;
     }
     (chunks ??= []).push(Buffer.from(new Uint8Array(ab)));
-    if (isLast) cb(Buffer.concat(chunks, size).toString('utf8'));
+    if (isLast) cb(Buffer.concat(chunks, size));
   });
 }
 
@@ -341,9 +355,16 @@ function tooLarge(max: number): AppError {
   return new AppError('payload_too_large', `request body exceeds ${max} bytes`);
 }
 
-/** Parses a JSON body; an empty body is `empty` when given, else invalid. */
-export function parseJson(text: string, empty?: unknown): unknown {
-  if (text.length === 0 && empty !== undefined) return empty;
+/**
+ * Parses a JSON body; an empty body is `empty` when given, else invalid. The bytes must be well-formed UTF-8:
+ * decoding them as is would store U+FFFD in place of what the client sent (a Latin-1 byte, a CESU-8 surrogate,
+ * an overlong form), so they are refused with the offset of the first bad byte.
+ */
+export function parseJson(bytes: Buffer, empty?: unknown): unknown {
+  if (bytes.length === 0 && empty !== undefined) return empty;
+  const bad = invalidUtf8At(bytes);
+  if (bad >= 0) throw new AppError('invalid_json', `request body is not valid UTF-8 (byte offset ${bad})`);
+  const text = bytes.toString('utf8');
   try {
     return JSON.parse(text);
   } catch {

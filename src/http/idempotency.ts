@@ -21,17 +21,42 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+// Every field, not getHeader's first one: a second Idempotency-Key must be refused, not ignored, and an empty
+// value (or one uWS trimmed to nothing, below) must be told apart from no header at all. Module state, as
+// req.forEach is synchronous: no closure per request.
+let count = 0;
+let value = '';
+function visit(name: string, v: string): void {
+  if (name.length === 15 && name === 'idempotency-key') {
+    count++;
+    value = v;
+  }
+}
+
+function invalid(message: string): AppError {
+  return new AppError('validation_failed', 'invalid Idempotency-Key', [{ path: 'header.Idempotency-Key', message }]);
+}
+
 /**
  * Reads Idempotency-Key (absent: undefined). Returns the function that tags the command once its body is parsed.
- * A malformed key is a 400.
+ * A malformed key is a 400, never a changed key: uWS hands over a byte outside ASCII inside the value as a
+ * replacement character (refused here) and answers a control byte or NUL with its own 400; but it trims bytes
+ * >= 0x80 at either end of a value as if they were spaces, so `zz\xe9` reaches us as `zz` (docs/api.md
+ * "Idempotency-Key" says so: keys must be printable ASCII; one that is not may be shortened before we see it).
  */
 export function idempotencyKey(req: HttpRequest): ((body: unknown) => IdempotencyTag) | undefined {
-  const key = req.getHeader('idempotency-key');
-  if (key === '') return undefined;
+  count = 0;
+  value = '';
+  req.forEach(visit);
+  if (count === 0) return undefined;
+  if (count > 1) throw invalid('must be sent once (the request has more than one Idempotency-Key header)');
+  const key = value;
   if (!KEY.test(key)) {
-    throw new AppError('validation_failed', 'invalid Idempotency-Key', [
-      { path: 'header.Idempotency-Key', message: 'must be 1..128 printable ASCII characters' },
-    ]);
+    throw invalid(
+      key === ''
+        ? 'must be 1..128 printable ASCII characters (the header is empty, or held only bytes outside ASCII)'
+        : 'must be 1..128 printable ASCII characters',
+    );
   }
   const target = `${req.getMethod().toUpperCase()} ${req.getUrl()}\n`;
   return (body) => ({ key, fingerprint: createHash('sha256').update(target).update(canonical(body)).digest('base64') });

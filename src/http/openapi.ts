@@ -58,12 +58,14 @@ const common: ErrorCode[] = [
   'internal',
 ];
 const writeErrors: ErrorCode[] = [...common, 'replication_down', 'invalid_json', 'payload_too_large', 'idempotency_key_reused'];
+/** Writes that read a body also check its Content-Type. */
+const bodyErrors: ErrorCode[] = [...writeErrors, 'unsupported_media_type'];
 const idempotencyHeader = {
   name: 'Idempotency-Key',
   in: 'header',
   required: false,
   description:
-    'Optional, 1..128 printable ASCII characters. The first request with a key runs; a later one with the same key, method, path and JSON body gets the stored response (4xx included) for IDEMPOTENCY_TTL_S; a different request with the key is 422.',
+    'Optional, sent at most once, 1..128 printable ASCII characters (anything else, or a second Idempotency-Key header, is 400). The first request with a key runs; a later one with the same key, method, path and JSON body gets the stored response (4xx included) for IDEMPOTENCY_TTL_S; a different request with the key is 422.',
   schema: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x20-\\x7e]+$' },
 };
 const idParam = pathParam('id', productId, 'product id (positive integer)');
@@ -77,7 +79,9 @@ export function openApiDocument(): Json {
       title: 'sqlite-api-server',
       version: '1',
       description:
-        'Products and counters on SQLite: one group-committing writer, read-only readers. Every response carries X-Request-Id.',
+        'Products and counters on SQLite: one group-committing writer, read-only readers. Every response carries X-Request-Id. ' +
+        'HEAD is answered wherever GET is: the same status and headers, no body. Path parameters are percent-decoded once. ' +
+        'Request bodies are UTF-8 JSON: Content-Type application/json or a +json type (charset utf-8 if given), or none.',
     },
     paths: {
       '/products': {
@@ -102,7 +106,7 @@ export function openApiDocument(): Json {
               headers: { Location: { schema: { type: 'string' }, description: '/products/{id}' } },
               content: json(ref('Product')),
             },
-            ...errors('validation_failed', 'conflict', ...writeErrors),
+            ...errors('validation_failed', 'conflict', 'id_space_exhausted', ...bodyErrors),
           },
         },
       },
@@ -117,13 +121,13 @@ export function openApiDocument(): Json {
           parameters: [idempotencyHeader],
           summary: 'Replaces the product: omitted optional fields reset to their defaults',
           requestBody: body(putProductBody),
-          responses: { '200': { description: 'replaced', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...writeErrors) },
+          responses: { '200': { description: 'replaced', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...bodyErrors) },
         },
         patch: {
           operationId: 'updateProduct',
           parameters: [idempotencyHeader],
           requestBody: body(patchProductBody),
-          responses: { '200': { description: 'updated', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...writeErrors) },
+          responses: { '200': { description: 'updated', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...bodyErrors) },
         },
         delete: {
           operationId: 'deleteProduct',
@@ -145,7 +149,7 @@ export function openApiDocument(): Json {
           parameters: [idempotencyHeader],
           summary: 'Adds `by` (default 1); a missing counter starts at 0. Answers the value right after this increment.',
           requestBody: body(incrementBody, false),
-          responses: { '200': { description: 'the new value', content: json(ref('Counter')) }, ...errors('validation_failed', 'conflict', ...writeErrors) },
+          responses: { '200': { description: 'the new value', content: json(ref('Counter')) }, ...errors('validation_failed', 'conflict', ...bodyErrors) },
         },
       },
       '/healthz': {
