@@ -56,7 +56,7 @@ const envSchema = z.object({
   // 0: no checkpointer thread (checkpoints only inside the writer's commits). Ignored with REPLICA_URL (Litestream checkpoints).
   CHECKPOINT_INTERVAL_MS: int(0, 60_000).default(50),
   MAX_BODY_BYTES: int(64, 64 * 1024 * 1024).default(64 * 1024),
-  // uWS 20.30 drops any head over 4 KB that spans several reads and keeps up to ~512 KB from one read.
+  // uWS's own request-head limit (UWS_HTTP_MAX_HEADERS_SIZE, set from this in src/http/uws.ts; 4096 is its default).
   MAX_HEADER_BYTES: int(1024, 512 * 1024).default(4096),
   HEADER_CHECK: bool.default(true),
   SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8000),
@@ -117,10 +117,13 @@ export interface Config {
    */
   readonly checkpointIntervalMs: number;
   readonly maxBodyBytes: number;
-  /** Cap on a request's header fields (names + values + separators): past it, 431 and the connection closes. */
+  /**
+   * Cap on a request's whole head (request line, header fields, blank line), enforced by uWS: past it, uWS answers
+   * 431 itself and closes the connection.
+   */
   readonly maxHeaderBytes: number;
   /**
-   * The pass over every request's header fields (framing and MAX_HEADER_BYTES, src/http/head-check.ts); off only
+   * The pass over every request's header fields (framing, src/http/head-check.ts); off only
    * behind a front end that already refuses what it checks.
    */
   readonly headerCheck: boolean;
