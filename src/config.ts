@@ -71,10 +71,13 @@ const SERVER = {
    */
   checkpointIntervalMs: setting('CHECKPOINT_INTERVAL_MS', int(0, 60_000).default(50)),
   maxBodyBytes: setting('MAX_BODY_BYTES', int(64, 64 * 1024 * 1024).default(64 * 1024)),
-  /** Cap on a request's header fields (names + values + separators): past it, 431 and the connection closes. */
+  /**
+   * Cap on a request's whole head (request line, header fields, blank line), enforced by uWS itself (passed to it as
+   * UWS_HTTP_MAX_HEADERS_SIZE in src/http/uws.ts; 4096 is its default): past it, uWS answers 431 and closes.
+   */
   maxHeaderBytes: setting('MAX_HEADER_BYTES', int(1024, 512 * 1024).default(4096)),
   /**
-   * The pass over every request's header fields (framing and MAX_HEADER_BYTES, src/http/head-check.ts); off only
+   * The pass over every request's header fields (framing, src/http/head-check.ts); off only
    * behind a front end that already refuses what it checks.
    */
   headerCheck: setting('HEADER_CHECK', bool.default(true)),

@@ -23,7 +23,6 @@ export const ERRORS = {
   },
   /** Refusals of the request head (src/http/head-check.ts): the connection closes after them. */
   bad_framing: { status: 400, message: 'the request body framing is ambiguous or invalid' },
-  header_too_large: { status: 431, message: 'request header fields too large' },
   unsupported_transfer_encoding: { status: 501, message: 'only the chunked transfer coding is supported' },
   overloaded: { status: 503, message: 'server is overloaded, retry later' },
   unavailable: { status: 503, message: 'server is unavailable' },

@@ -23,7 +23,7 @@ export interface Server {
 }
 
 export async function startServer(config: Config, log: Logger, onFatal: (reason: string) => void): Promise<Server> {
-  const uws = loadNativeUws();
+  const uws = loadNativeUws(config.maxHeaderBytes);
   fs.mkdirSync(path.dirname(config.dbPath), { recursive: true });
 
   const state: AppState = { ready: false, draining: false, notReadyReason: 'starting' };

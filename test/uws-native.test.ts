@@ -76,6 +76,18 @@ describe('runtime: Node 22 and the native uWebSockets.js build', () => {
     expect(output).not.toMatch(/listening/);
   });
 
+  it("MAX_HEADER_BYTES is uWS's head limit: a preset UWS_HTTP_MAX_HEADERS_SIZE that disagrees stops start-up (exit 1)", async () => {
+    const dbPath = path.join(tempDir(), 'app.db');
+    const { code, output } = await runToExit({ DB_PATH: dbPath, MAX_HEADER_BYTES: '8192', UWS_HTTP_MAX_HEADERS_SIZE: '4096' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/UWS_HTTP_MAX_HEADERS_SIZE is set to .*4096.* but MAX_HEADER_BYTES is 8192/);
+    expect(output).not.toMatch(/listening/);
+    expect(fs.existsSync(dbPath)).toBe(false);
+    // The same value is no conflict.
+    const s = await startServer({ env: { MAX_HEADER_BYTES: '8192', UWS_HTTP_MAX_HEADERS_SIZE: '8192' } });
+    expect(await s.stop()).toBe(0);
+  });
+
   it('a second server on the same port fails instead of sharing it (exclusive listen)', async () => {
     const first = await startServer();
     const { code, output } = await runToExit({ PORT: String(first.port), DB_PATH: path.join(tempDir(), 'app.db') });

@@ -24,7 +24,7 @@ const threads = Number(process.env.BASELINE_THREADS ?? 4);
 const maxRetries = Number(process.env.BASELINE_BUSY_RETRIES ?? 5);
 if (!Number.isInteger(threads) || threads < 1) throw new Error(`BASELINE_THREADS must be a positive integer`);
 
-const uws = loadNativeUws();
+const uws = loadNativeUws(config.maxHeaderBytes);
 
 // Schema first, on a connection of its own, exactly as the server's writer does.
 const setup = openWriter(config);

@@ -64,7 +64,8 @@ function json(res: HttpResponse, body: string | undefined): void {
   else res.writeHeader('Content-Type', 'application/json').end(body);
 }
 
-const uws = loadNativeUws();
+// No config here: uWS's own default head limit, which is also the server's default MAX_HEADER_BYTES.
+const uws = loadNativeUws(4096);
 const app = uws.App() as App;
 app.get('/counters/:name', (res, req) => json(res, counter.get(req.getParameter(0)!)));
 app.get('/products/:id', (res, req) => json(res, byId.get(Number(req.getParameter(0)))));

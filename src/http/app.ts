@@ -52,7 +52,7 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z
 /** Registers every route on `app`; returns what was registered, as [METHOD, pattern] pairs. */
 export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][] {
   const { config, writer, readers, state, hooks } = deps;
-  const { headerCheck, maxHeaderBytes } = config;
+  const { headerCheck } = config;
   const registered: [string, string][] = [];
   const methods = { GET: 'get', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
   const on = (method: keyof typeof methods, pattern: string, handler: Handler, opts?: { whileDraining?: boolean }) => {
@@ -71,7 +71,7 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
     return (res: HttpResponse, req: HttpRequest) => {
       const ex = new Exchange(res, name, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks, expectsBody(req));
       // ~0.2 us per header field (uWS.js's forEach): a trusted front end can switch it off (HEADER_CHECK=0).
-      const refused = headerCheck ? checkHead(req, maxHeaderBytes) : null;
+      const refused = headerCheck ? checkHead(req) : null;
       if (refused) {
         ex.refuse(refused);
         return;

@@ -175,8 +175,8 @@ export class Exchange {
 
   /**
    * Answers `err` and closes the connection, for a request whose framing cannot be trusted (src/http/head-check.ts).
-   * Not from inside the handler: uWS 20.30 closes after an `end(..., true)` only once it has parsed the rest of the
-   * read, so a request pipelined behind this one would still be routed and answered. Pending, the exchange makes
+   * Not from inside the handler: uWS (20.30, and v20.51 re-measured) closes after an `end(..., true)` only once it
+   * has parsed the rest of the read, so a request pipelined behind this one would still be routed and answered. Pending, the exchange makes
    * uWS close the connection itself when such a request arrives (neither is answered); otherwise the reply goes
    * out on the next turn, with Connection: close.
    */

@@ -50,7 +50,6 @@ const body = (s: z.ZodType, required = true) => ({ required, content: json(schem
 // Errors any route can answer: a refused request head (src/http/head-check.ts), overload, drain, timeout, internal.
 const common: ErrorCode[] = [
   'bad_framing',
-  'header_too_large',
   'unsupported_transfer_encoding',
   'overloaded',
   'unavailable',

@@ -30,7 +30,26 @@ export interface UwsBuild {
   binary: string;
 }
 
-export function loadNativeUws(): Uws {
+/**
+ * uWS reads its request-head limit from this variable once, when the binary loads (measured on v20.51.0: 4,096
+ * bytes without it, the exact value with it, for a head in one read or several). MAX_HEADER_BYTES is that limit.
+ */
+export const UWS_HEAD_LIMIT_ENV = 'UWS_HTTP_MAX_HEADERS_SIZE';
+
+/**
+ * Loads the binary with its request-head limit set to `maxHeaderBytes` (request line, header fields and the blank
+ * line): past it uWS answers 431 itself and closes. The variable is set here, before the first require, because
+ * nothing read later changes it; one already set to another value is refused rather than silently overridden.
+ */
+export function loadNativeUws(maxHeaderBytes: number): Uws {
+  const preset = process.env[UWS_HEAD_LIMIT_ENV];
+  if (preset !== undefined && preset !== String(maxHeaderBytes)) {
+    throw new Error(
+      `${UWS_HEAD_LIMIT_ENV} is set to ${JSON.stringify(preset)} but MAX_HEADER_BYTES is ${maxHeaderBytes}: ` +
+        `the server sets ${UWS_HEAD_LIMIT_ENV} from MAX_HEADER_BYTES; unset it and set only MAX_HEADER_BYTES`,
+    );
+  }
+  process.env[UWS_HEAD_LIMIT_ENV] = String(maxHeaderBytes);
   let uws: Uws;
   try {
     uws = require('uWebSockets.js') as Uws;
