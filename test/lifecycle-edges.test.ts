@@ -85,3 +85,39 @@ describe('a signal during start-up', () => {
     }
   });
 });
+
+/** Caps the size any file of the running process may reach (RLIMIT_FSIZE): writes past it fail with EFBIG, as on a full disk. */
+function capFileSize(pid: number, bytes: number | 'unlimited'): void {
+  execFileSync('prlimit', ['--pid', String(pid), `--fsize=${bytes}`]);
+}
+
+describe('a writer failure during shutdown', () => {
+  it('the final checkpoint failing (no room to grow the database file) makes the shutdown fail: exit 1, reason logged, nothing acknowledged lost', async () => {
+    // No checkpointer: every committed page stays in the WAL until the writer's final TRUNCATE checkpoint.
+    const s = await startServer({ env: { CHECKPOINT_INTERVAL_MS: '0' } });
+    const ids: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      const rs = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => req(s.url, 'POST', '/products', { name: `p${round}-${i}`, price: 1, description: 'd'.repeat(2000) })),
+      );
+      for (const r of rs) {
+        expect(r.status).toBe(201);
+        ids.push(r.body.id);
+      }
+    }
+    // The database file may not grow any more: copying the WAL's new pages into it fails like a full disk.
+    capFileSize(s.proc.pid!, fs.statSync(s.dbPath).size);
+    const code = await s.stop();
+    expect(code).toBe(1);
+    expect(logLines(s, 'writer failed')).toMatchObject([{ level: 60, reason: expect.stringMatching(/^writer failed: /) }]);
+    const [notClean] = logLines(s, 'shutdown was not clean');
+    expect(notClean).toMatchObject({ level: 50 });
+    expect((notClean!.failed as string[]).some((f) => /^close writer: writer failed: /.test(f))).toBe(true);
+
+    // The WAL still holds every acknowledged write: a restart finds them all.
+    const again = await startServer({ dbPath: s.dbPath, env: { CHECKPOINT_INTERVAL_MS: '0' } });
+    const found = await Promise.all(ids.map(async (id) => (await req(again.url, 'GET', `/products/${id}`)).status));
+    expect(found.filter((st) => st !== 200)).toEqual([]);
+    expect(await again.stop()).toBe(0);
+  });
+});
