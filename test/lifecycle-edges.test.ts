@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ENTRY, killAll, req, ROOT, startServer, tempDir } from './helpers/server.js';
+import { ENTRY, killAll, req, ROOT, runToExit, startServer, tempDir } from './helpers/server.js';
 import { logLines, waitFor } from './helpers/wait.js';
 
 afterAll(killAll);
@@ -119,5 +119,24 @@ describe('a writer failure during shutdown', () => {
     const found = await Promise.all(ids.map(async (id) => (await req(again.url, 'GET', `/products/${id}`)).status));
     expect(found.filter((st) => st !== 200)).toEqual([]);
     expect(await again.stop()).toBe(0);
+  });
+});
+
+describe('a database file the process cannot write', () => {
+  it('an immutable app.db (chattr +i) in a writable directory: start-up exits 1 with a clear message instead of reporting ready', async () => {
+    const s = await startServer();
+    expect((await req(s.url, 'POST', '/products', { name: 'a', price: 1 })).status).toBe(201);
+    expect(await s.stop()).toBe(0);
+    // Root can write a 0444 file; an immutable one it cannot. SQLite then opens it read-only without a word.
+    execFileSync('chattr', ['+i', s.dbPath]);
+    try {
+      const { code, output } = await runToExit({ DB_PATH: s.dbPath }, 10_000);
+      expect(output).not.toContain('"msg":"listening"');
+      expect(code).toBe(1);
+      expect(output).toContain(`the database file ${s.dbPath} cannot be written by this process (attempt to write a readonly database)`);
+      expect(output).toContain('"msg":"start-up failed"');
+    } finally {
+      execFileSync('chattr', ['-i', s.dbPath]);
+    }
   });
 });
