@@ -23,7 +23,15 @@ let stopping = false;
 async function stop(reason: string, code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  if (!server) process.exit(code || 1);
+  if (!server) {
+    // Start-up has not finished: nothing was accepted, so nothing is drained. Exit 1 at once (start-up did not
+    // complete); whatever the writer was doing rolls back with its uncommitted transaction.
+    log.warn({ reason }, 'stopping during start-up: exiting without serving');
+    process.exit(1);
+  }
+  // Should the event loop run dry before the drain ends (a step waiting on something that is gone), Node exits by
+  // itself: with this code, not 0.
+  process.exitCode = 1;
   // Cloud Run sends SIGKILL 10 s after SIGTERM: fail loudly before that rather than be killed mid-drain.
   const deadline = setTimeout(() => {
     log.fatal({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown did not finish in time; exiting with writes possibly unanswered');

@@ -60,6 +60,11 @@ export const m = {
     buckets: secondsBuckets,
     registers: [registry],
   }),
+  checkpointFailures: new client.Counter({
+    name: 'sqlite_checkpoint_failures_total',
+    help: 'Checkpoints of the checkpointer thread that failed (disk full, I/O error); each is retried with backoff up to 5 s',
+    registers: [registry],
+  }),
   walFrames: new client.Gauge({
     name: 'sqlite_wal_frames',
     help: 'Frames in the WAL at the checkpointer\'s last checkpoint (the WAL restarts from 0 after a full copy)',

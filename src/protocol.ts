@@ -116,8 +116,10 @@ export interface CheckpointMsg {
 export type FromCheckpointer =
   | { t: 'ready' }
   | CheckpointMsg
-  /** A checkpoint threw: the thread stops checkpointing (the writer's auto-checkpoint still runs). */
-  | { t: 'failed'; message: string }
+  /** A checkpoint threw (disk full, I/O error): the next one is tried in `retryInMs` (doubling up to 5 s). */
+  | { t: 'failed'; message: string; failures: number; retryInMs: number }
+  /** A checkpoint succeeded after `failures` in a row failed. */
+  | { t: 'recovered'; failures: number }
   | { t: 'closed' };
 
 // ---------- readers ----------

@@ -1,6 +1,7 @@
 // The checkpointer thread (no REPLICA_URL): PASSIVE checkpoints on its own connection copy committed pages into the
 // database file between the writer's commits, so the writer's own auto-checkpoint (inside a commit) finds little left.
 import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -93,5 +94,42 @@ describe('checkpointer thread', () => {
     expect(checkpoints).toBeGreaterThan(10);
     expect(maxWal).toBeLessThan(8 * 1024 * 1024);
     expect(productsInMainFile(s.dbPath)).toBeGreaterThan(0);
+  });
+
+  it('a checkpoint that fails (no room to grow the database file) is retried with backoff and resumes once there is room', async () => {
+    // A database file of a few hundred KB and a fresh WAL (the first server's shutdown truncated it).
+    const first = await startServer();
+    for (let i = 0; i < 100; i++) {
+      expect((await req(first.url, 'POST', '/products', { name: `big${i}`, price: 1, description: 'd'.repeat(2000) })).status).toBe(201);
+    }
+    expect(await first.stop()).toBe(0);
+
+    s = await startServer({ dbPath: first.dbPath });
+    // No file of the process may grow past the database file's size (the soft limit: the hard one stays, so it can be
+    // raised again). The WAL, restarted at 0, still has room; a checkpoint copying new pages to the end of the
+    // database file fails as on a full disk (RLIMIT_FSIZE: EFBIG, which SQLite reports as a disk I/O error).
+    const cap = fs.statSync(s.dbPath).size;
+    execFileSync('prlimit', ['--pid', String(s.proc.pid), `--fsize=${cap}:unlimited`]);
+    for (let i = 0; i < 10; i++) {
+      expect((await req(s.url, 'POST', '/products', { name: `new${i}`, price: 1, description: 'n'.repeat(2000) })).status).toBe(201);
+    }
+    // (The first new rows may fit in pages the file already has, so a checkpoint of them can still succeed: count
+    // from the first failure.)
+    await waitFor(async () => (await metric(s!.url, 'sqlite_checkpoint_failures_total')) >= 1, 'a failed checkpoint', 10_000);
+    const before = await metric(s.url, 'sqlite_checkpoints_total');
+    await waitFor(async () => (await metric(s!.url, 'sqlite_checkpoint_failures_total')) >= 3, 'three failed checkpoints', 10_000);
+    expect(await metric(s.url, 'sqlite_checkpoints_total')).toBe(before);
+    expect(logLines(s, 'checkpoint failed; retrying')[0]).toMatchObject({ level: 50, failures: 1, retryInMs: 100 });
+    // (The database file alone is mid-copy now; SQLite reads those pages from the WAL until a checkpoint completes.)
+    expect((await req(s.url, 'GET', '/products?limit=100&offset=100')).body.items).toHaveLength(10);
+
+    // Room again: the next retry (at most 5 s away) copies the new pages and the WAL is caught up.
+    execFileSync('prlimit', ['--pid', String(s.proc.pid), '--fsize=unlimited:unlimited']);
+    await waitFor(async () => (await metric(s!.url, 'sqlite_checkpoints_total')) > before, 'a checkpoint after the failures', 10_000);
+    // Logged before the checkpoint is counted; the line may still be in the pipe.
+    await waitFor(() => logLines(s!, 'checkpoint succeeded again').length > 0, 'the recovery to be logged');
+    await waitFor(() => productsInMainFile(s!.dbPath) === 110, 'the new products in the database file without its WAL', 10_000);
+    expect(fs.statSync(s.dbPath).size).toBeGreaterThan(cap);
+    expect(await s.stop()).toBe(0);
   });
 });

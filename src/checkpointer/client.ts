@@ -54,7 +54,11 @@ export class Checkpointer {
         m.walFrames.set(msg.walFrames);
         break;
       case 'failed':
-        this.log.error({ reason: msg.message }, "checkpoint failed; the checkpointer stopped, checkpoints now run only inside the writer's commits");
+        m.checkpointFailures.inc();
+        this.log.error({ reason: msg.message, failures: msg.failures, retryInMs: msg.retryInMs }, 'checkpoint failed; retrying');
+        break;
+      case 'recovered':
+        this.log.info({ failures: msg.failures }, 'checkpoint succeeded again');
         break;
       case 'closed':
         break;

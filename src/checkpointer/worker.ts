@@ -20,8 +20,13 @@ const dataVersion = db.prepare('PRAGMA data_version').pluck();
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 let seenVersion = -1;
 let caughtUp = false;
+/** Checkpoints failed in a row, and when the next may be tried: a failure (disk full) backs off, never stops. */
+let failures = 0;
+let retryAt = 0;
+const RETRY_MAX_MS = 5000;
 
 function tick(): void {
+  if (failures > 0 && performance.now() < retryAt) return;
   const version = dataVersion.get() as number;
   if (version === seenVersion && caughtUp) return;
   seenVersion = version;
@@ -30,9 +35,16 @@ function tick(): void {
   try {
     r = checkpoint.get() as typeof r;
   } catch (err) {
-    stop();
-    post({ t: 'failed', message: (err as Error).message });
+    failures++;
+    caughtUp = false;
+    const retryInMs = Math.min(RETRY_MAX_MS, Math.max(100, config.checkpointIntervalMs) * 2 ** (failures - 1));
+    retryAt = performance.now() + retryInMs;
+    post({ t: 'failed', message: (err as Error).message, failures, retryInMs });
     return;
+  }
+  if (failures > 0) {
+    post({ t: 'recovered', failures });
+    failures = 0;
   }
   // Not caught up while readers still need older pages, the writer appended meanwhile, or another checkpoint held
   // the lock (busy; SQLite then reports log = -1): look again next tick.

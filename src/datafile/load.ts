@@ -2,6 +2,7 @@
 // writer needs or the reason it is refused. Nothing here touches the database.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import { issueDetails } from '../schemas.js';
 import { DATA_FILE_MAX_BYTES, dataFileSchema, type DataFileContent } from './schema.js';
 
@@ -43,13 +44,67 @@ export async function loadDataFile(file: string, maxBytes = DATA_FILE_MAX_BYTES)
   return { ok: { hash, counters: Object.entries(r.data.counters ?? {}), products: r.data.products ?? [] } };
 }
 
-/** The file's first `limit` bytes: a file that grows after stat() cannot make us read without bound. */
-async function readAtMost(file: string, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of fs.createReadStream(file, { start: 0, end: limit - 1 }) as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    n += chunk.length;
+/** Longest a read of the file may take before it is given up (a stuck network mount, say). */
+export const DATA_FILE_READ_TIMEOUT_MS = 5000;
+
+/** A read that outlived its timeout and has not returned yet: no second one is started beside it. */
+let stuck: Promise<unknown> | null = null;
+
+/**
+ * The file's first `limit` bytes, from a regular file only. A FIFO, socket or device could block a read (or the open)
+ * forever in libuv's thread pool, and Node's exit waits for those threads: the process could then not end, even on
+ * SIGTERM. O_NONBLOCK makes the open of a FIFO without a writer return at once; fstat() on what was opened refuses
+ * it. Capped at `limit` bytes so a file that grows while read cannot make us read without bound.
+ */
+async function readAtMost(file: string, limit: number, timeoutMs = DATA_FILE_READ_TIMEOUT_MS): Promise<Buffer> {
+  if (stuck) throw new Error(`a previous read of the file has not returned after more than ${timeoutMs} ms (stuck storage?)`);
+  const read = readRegular(file, limit);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const p: Promise<void> = read.then(
+        () => {},
+        () => {},
+      ).then(() => {
+        if (stuck === p) stuck = null;
+      });
+      stuck = p;
+      reject(new Error(`reading it took longer than ${timeoutMs} ms (stuck storage?)`));
+    }, timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([read, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
-  return Buffer.concat(chunks, n);
+}
+
+async function readRegular(file: string, limit: number): Promise<Buffer> {
+  const fh = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error(`it is not a regular file (${kind(st)}); only a regular file is read`);
+    const chunks: Buffer[] = [];
+    let n = 0;
+    while (n < limit) {
+      // Sized from fstat() (+1 to see the end); a file growing meanwhile is read on, still within the cap.
+      const buf = Buffer.allocUnsafe(Math.min(limit - n, Math.max(st.size - n + 1, 64 * 1024)));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, n);
+      if (bytesRead === 0) break;
+      chunks.push(buf.subarray(0, bytesRead));
+      n += bytesRead;
+    }
+    return Buffer.concat(chunks, n);
+  } finally {
+    await fh.close();
+  }
+}
+
+function kind(st: fs.Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
 }

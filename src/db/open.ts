@@ -46,7 +46,28 @@ export function openWriter(cfg: DbConfig): Database.Database {
   // Litestream's read transaction anyway, and would race its barrier. The WAL cannot grow unchecked: while
   // Litestream is down the server refuses writes (replication_down).
   db.pragma(`wal_autocheckpoint = ${cfg.replication ? 0 : 1000}`);
+  assertWritable(db, cfg.dbPath);
   return db;
+}
+
+/**
+ * SQLite opens a database file it may not write (another owner's 0644 file, `chattr +i`) read-only without a word,
+ * and even `BEGIN IMMEDIATE` succeeds on it: only a change fails. Try one inside a transaction that is rolled back,
+ * so such a server refuses to start instead of reporting ready and failing every write.
+ */
+function assertWritable(db: Database.Database, dbPath: string): void {
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('CREATE TABLE main._write_probe (x)');
+  } catch (err) {
+    // Anything else (busy: another process holds the write lock for longer than busy_timeout) is not this problem.
+    if (!String((err as { code?: unknown }).code).startsWith('SQLITE_READONLY')) throw err;
+    throw new Error(
+      `the database file ${dbPath} cannot be written by this process (${(err as Error).message}); check its owner, mode and attributes (lsattr)`,
+    );
+  } finally {
+    if (db.inTransaction) db.exec('ROLLBACK');
+  }
 }
 
 /**

@@ -35,6 +35,8 @@ export class WriterClient {
   private accepting = true;
   private dead: string | null = null;
   private closed: ((v: { checkpointed: boolean }) => void) | null = null;
+  /** Fails a close() in progress when the writer dies instead of reporting `closed` (its final checkpoint failed). */
+  private closeFailed: ((err: Error) => void) | null = null;
   private drainWaiters: (() => void)[] = [];
   /** Set once the writer reported `closed`: its exit is then expected. */
   private finished = false;
@@ -178,7 +180,10 @@ export class WriterClient {
     this.stopAccepting();
     this.flush();
     if (this.dead) throw new Error(this.dead);
-    const done = new Promise<{ checkpointed: boolean }>((resolve) => (this.closed = resolve));
+    const done = new Promise<{ checkpointed: boolean }>((resolve, reject) => {
+      this.closed = resolve;
+      this.closeFailed = reject;
+    });
     const bytes = pack({ t: 'close', checkpoint: opts.checkpoint });
     this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
     const exited = new Promise<void>((resolve) => (this.exited = resolve));
@@ -199,6 +204,7 @@ export class WriterClient {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.notifyDrained();
+    this.closeFailed?.(new Error(reason));
     this.onFatal(reason);
   }
 }
