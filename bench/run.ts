@@ -1,4 +1,4 @@
-// The benchmark suite of issue 4. Usually started through npm, which builds first:
+// The benchmark suite (bench/scenarios/). Usually started through npm, which builds first:
 //   npm run bench                    full suite (~10-15 min), writes bench/results/<stamp>.json, charts, bench/RESULTS.md
 //   npm run bench -- --quick         reduced suite (~2 min)
 //   npm run bench -- --wrk           only the wrk cross-check
@@ -18,7 +18,8 @@ import { RESULTS_DIR, RESULTS_MD } from './lib/paths.js';
 import { renderMarkdown, type RunRecord } from './lib/report.js';
 import { createSeedDb } from './lib/seed.js';
 import { killAllServers, oursEnv, profiling } from './lib/server.js';
-import { defaultScenarioIds, runSuite, SETTINGS, type Mode, type ScenarioResult } from './lib/suite.js';
+import type { Mode, ScenarioResult } from './lib/scenario.js';
+import { defaultScenarioIds, runSuite, settingsFor } from './scenarios/index.js';
 
 function parseArgs(argv: string[]) {
   const flags = new Map<string, string | true>();
@@ -74,7 +75,7 @@ async function render(jsonPath: string): Promise<number> {
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   if (args.render) return render(args.render);
-  const settings = SETTINGS[args.mode];
+  const settings = settingsFor(args.mode);
   Object.assign(oursEnv, args.env);
   const t0 = Date.now();
   const progress = (line: string) => process.stderr.write(`[${String(Math.round((Date.now() - t0) / 1000)).padStart(4)} s] ${line}\n`);

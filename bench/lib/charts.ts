@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { ScenarioResult } from './suite.js';
+import type { ScenarioResult } from './scenario.js';
 
 const COLORS = { domain: ['ours', 'baseline'], range: ['#1f77b4', '#ff7f0e'] };
 const BASE = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', background: 'white', config: { font: 'sans-serif' } } as const;

@@ -1,11 +1,14 @@
-// One server process per trial: ours (dist/main.js) or the baseline, on a loopback port chosen by the OS,
-// against its own copy of the seeded database. Also reads the process's CPU time from /proc.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+// One server process per trial: ours (dist/main.js), the baseline or the probe, on a loopback port chosen by the
+// OS, against its own copy of the seeded database. Started by the tests' launcher (test/helpers/server.ts) with
+// what the bench needs on top: the servers' own variables dropped from the inherited environment, --env
+// settings for ours, --cpu-prof, output to a log file rather than a pipe, and the process's CPU time from /proc.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ENV_NAMES } from '../../src/config.js';
-import { BASELINE_ENTRY, OURS_ENTRY, PROBE_ENTRY, ROOT } from './paths.js';
+import { killAll, startServer as launch } from '../../test/helpers/server.js';
+import { BASELINE_ENTRY, OURS_ENTRY, PROBE_ENTRY } from './paths.js';
 
 /** `probe`: the bare single-thread ceiling (bench/probe/main.ts), run by the wrk cross-check only. */
 export type ServerKind = 'ours' | 'baseline' | 'probe';
@@ -23,18 +26,12 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<number | string>;
 }
 
-const live = new Set<RunningServer>();
-
-/** Kills every server still running (on exit or interrupt). */
+/**
+ * Kills every server still running, starting ones included (on exit or interrupt). The launcher's killAll sends
+ * every SIGKILL before it returns; only its waiting for the exits is asynchronous, and nothing here waits.
+ */
 export function killAllServers(): void {
-  for (const s of live) {
-    try {
-      process.kill(s.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-  live.clear();
+  void killAll();
 }
 
 let clockTicks: number | undefined;
@@ -80,101 +77,29 @@ export const profiling = { dir: null as string | null };
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const entry = { ours: OURS_ENTRY, baseline: BASELINE_ENTRY, probe: PROBE_ENTRY }[opts.kind];
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: build first (npm run build && npm run build:bench)`);
-  // Only what the scenario sets: a READERS or REPLICA_URL left in the caller's shell must not leak in.
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !isServerEnv(k)));
-  const nodeArgs = profiling.dir ? ['--cpu-prof', `--cpu-prof-dir=${profiling.dir}`] : [];
-  // The server's stdout and stderr go to a file next to its database, not through a pipe into this process: this
-  // process also runs autocannon, and reading the access log (~8 MB/s at 40k req/s) would take CPU from it.
-  const logPath = path.join(path.dirname(opts.dbPath), `${opts.kind}-${process.hrtime.bigint()}.log`);
-  const logFd = fs.openSync(logPath, 'w');
-  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, entry], {
-    cwd: ROOT,
-    env: {
-      ...inherited,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DB_PATH: opts.dbPath,
-      LOG_LEVEL: 'info',
-      ...(opts.kind === 'ours' ? oursEnv : {}),
-      ...opts.env,
-    },
-    stdio: ['ignore', logFd, logFd],
+  const r = await launch({
+    entry,
+    dbPath: opts.dbPath,
+    // Only what the scenario sets: a READERS or REPLICA_URL left in the caller's shell must not leak in.
+    baseEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => !isServerEnv(k))),
+    env: { ...(opts.kind === 'ours' ? oursEnv : {}), ...opts.env },
+    nodeArgs: profiling.dir ? ['--cpu-prof', `--cpu-prof-dir=${profiling.dir}`] : [],
+    // Next to its database, which the trial removes afterwards.
+    logFile: path.join(path.dirname(opts.dbPath), `${opts.kind}-${process.hrtime.bigint()}.log`),
+    timeoutMs: opts.timeoutMs ?? 30_000,
+  }).catch((err: unknown) => {
+    (err as Error).message = `${opts.kind} ${(err as Error).message}`;
+    throw err;
   });
-  fs.closeSync(logFd);
-  /** The last 64 KB the process wrote (read from its log file). */
-  const out = (): string => {
-    try {
-      const fd = fs.openSync(logPath, 'r');
-      try {
-        const size = fs.fstatSync(fd).size;
-        const len = Math.min(size, 65_536);
-        const buf = Buffer.alloc(len);
-        fs.readSync(fd, buf, 0, len, size - len);
-        return buf.toString();
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      return '';
-    }
-  };
-  const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-
   const server: RunningServer = {
     kind: opts.kind,
-    pid: proc.pid!,
-    port: 0,
-    url: '',
-    output: out,
-    cpuSeconds: () => procCpuSeconds(proc.pid!),
-    async stop(graceMs = 20_000) {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-        const r = await exited;
-        clearTimeout(t);
-        live.delete(server);
-        return r;
-      }
-      live.delete(server);
-      return exited;
-    },
+    pid: r.proc.pid!,
+    port: r.port,
+    url: r.url,
+    output: r.output,
+    cpuSeconds: () => procCpuSeconds(r.proc.pid!),
+    stop: (graceMs = 20_000) => r.stop('SIGTERM', graceMs),
   };
-  live.add(server);
-
-  // The ready line: pino JSON with "msg":"listening" and the port (ours and the baseline log the same), polled
-  // from the start of the log file.
-  server.port = await new Promise<number>((resolve, reject) => {
-    let done = false;
-    const finish = (f: () => void) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      clearInterval(poll);
-      f();
-    };
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      finish(() => reject(new Error(`${opts.kind} server did not listen within ${opts.timeoutMs ?? 30_000} ms:\n${out()}`)));
-    }, opts.timeoutMs ?? 30_000);
-    const poll = setInterval(() => {
-      for (const line of out().split('\n')) {
-        if (!line.includes('"listening"')) continue;
-        try {
-          const rec = JSON.parse(line) as { msg?: string; port?: number };
-          if (rec.msg === 'listening' && typeof rec.port === 'number') {
-            const port = rec.port;
-            finish(() => resolve(port));
-            return;
-          }
-        } catch {
-          /* not JSON */
-        }
-      }
-    }, 10);
-    void exited.then((code) => finish(() => reject(new Error(`${opts.kind} server exited (${code}) before listening:\n${out()}`))));
-  });
-  server.url = `http://127.0.0.1:${server.port}`;
   return server;
 }
 

@@ -1,5 +1,6 @@
-// The ceiling probe: the bare single-thread uWS + better-sqlite3 server that issue 4's targets were measured
-// with, rebuilt so every benchmark run measures the ceiling of the machine it runs on, in the same session.
+// The ceiling probe: the bare single-thread uWS + better-sqlite3 server whose figures under wrk -c64 the
+// suite's targets were set from, rebuilt so every benchmark run measures the ceiling of the machine it runs on,
+// in the same session.
 // It does the least that still answers the same requests over the same schema: no validation, no metrics,
 // no access log, no threads, no timeouts, no error catalogue. Writes are group-committed on the main thread:
 // every POST that arrives in one event-loop turn joins one transaction, committed in setImmediate.
