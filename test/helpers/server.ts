@@ -6,7 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Compiled into dist-bench/test/helpers when the bench imports it (bench/durability.ts): the repo is one further up.
+const HERE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ROOT = path.basename(HERE_ROOT) === 'dist-bench' ? path.dirname(HERE_ROOT) : HERE_ROOT;
 export const ENTRY = path.join(ROOT, 'dist', 'main.js');
 
 const dirs = new Set<string>();
