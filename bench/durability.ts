@@ -40,7 +40,7 @@ async function main(): Promise<void> {
             STORAGE_EMULATOR_HOST: proxy.host,
             LITESTREAM_BIN,
             LITESTREAM_METRICS_ADDR: 'off',
-            LOG_LEVEL: 'warn',
+            LOG_LEVEL: 'info',
             // Litestream's own start-up talks to the bucket through the proxy too.
             LITESTREAM_START_TIMEOUT_MS: '60000',
           },
