@@ -110,6 +110,11 @@ const SERVER = {
   dataFile: setting('DATA_FILE', z.string().trim().min(1).transform(absolutePath).nullable().default(null)),
   /** How often the data file is stat()ed for changes. */
   dataFilePollMs: setting('DATA_FILE_POLL_MS', int(50, 3_600_000).default(1000)),
+  /**
+   * Durability of writes whose request has no `Prefer: durability=...`: local (answered at commit) or replicated
+   * (answered once the commit is in the replica). replicated needs REPLICA_URL: without it, a start-up error.
+   */
+  defaultDurability: setting('DEFAULT_DURABILITY', z.enum(['local', 'replicated']).default('local')),
   /** Test hook only: lets tests prove drain order; never set in production. */
   testWriterDelayMs: setting('TEST_WRITER_DELAY_MS', int(0, 10_000).default(0)),
 };
@@ -137,6 +142,8 @@ const REPLICATION = {
   stopTimeoutMs: setting('LITESTREAM_STOP_TIMEOUT_MS', int(100, 60_000).default(6000)),
   maxRestarts: setting('LITESTREAM_MAX_RESTARTS', int(0, 1000).default(5)),
   restartDelayMs: setting('LITESTREAM_RESTART_DELAY_MS', int(0, 600_000).default(1000)),
+  /** Longest a `durability=replicated` write waits, from its commit, for the replica to confirm it (then 504). */
+  replicationTimeoutMs: setting('REPLICATION_TIMEOUT_MS', int(100, 600_000).default(5000)),
 };
 
 type ReplicationTable = Parsed<typeof REPLICATION>;
@@ -188,6 +195,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       throw new ConfigError(`invalid configuration: LITESTREAM_SOCKET=${JSON.stringify(socketPath)}: a Unix socket path must be at most 107 bytes`);
     }
     replication = Object.freeze({ ...r, replicaUrl: r.replicaUrl, socketPath });
+  } else if (server.defaultDurability === 'replicated') {
+    // Every write would fail with 400 durability_unavailable: refuse to start instead.
+    throw new ConfigError('invalid configuration: DEFAULT_DURABILITY="replicated" needs REPLICA_URL (there is no replica to confirm writes in)');
   }
   return Object.freeze({ ...server, replication });
 }

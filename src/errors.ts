@@ -11,6 +11,8 @@ export const ERRORS = {
     status: 422,
     message: 'this Idempotency-Key was already used for a different request (method, path or body)',
   },
+  /** `Prefer: durability=replicated` (or DEFAULT_DURABILITY) on a server without REPLICA_URL: never silently downgraded. */
+  durability_unavailable: { status: 400, message: 'durability=replicated needs a replica, and this server has none (no REPLICA_URL)' },
   payload_too_large: { status: 413, message: 'request body too large' },
   unsupported_media_type: {
     status: 415,
@@ -29,6 +31,11 @@ export const ERRORS = {
   request_timeout: { status: 503, message: 'no answer within the request timeout; a write may still be applied' },
   /** Litestream is not running: writes are refused rather than accepted unreplicated. */
   replication_down: { status: 503, message: 'replication to the replica is down; writes are refused until it recovers' },
+  /** A durability=replicated write committed locally but the replica did not confirm it in time (details: its result). */
+  replication_timeout: {
+    status: 504,
+    message: 'the write committed locally but is not confirmed in the replica; retry with the same Idempotency-Key to wait again',
+  },
   internal: { status: 500, message: 'internal error' },
 } as const;
 

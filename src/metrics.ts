@@ -105,6 +105,35 @@ export const m = {
     buckets: secondsBuckets,
     registers: [registry],
   }),
+  replicationSyncSeconds: new client.Histogram({
+    name: 'replication_sync_seconds',
+    help: 'Duration of the durability gate\'s POST /sync passes (confirming durability=replicated writes)',
+    buckets: secondsBuckets,
+    registers: [registry],
+  }),
+  replicationSyncs: new client.Counter({
+    name: 'replication_syncs_total',
+    help: 'Durability gate sync passes, by result: ok, failed (error or timeout), behind (200 but replicated_txid < txid)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  }),
+  replicatedWritesPerSync: new client.Histogram({
+    name: 'replicated_writes_per_sync',
+    help: 'durability=replicated writes confirmed (or failed) by one sync pass',
+    buckets: batchBuckets,
+    registers: [registry],
+  }),
+  replicationWaitSeconds: new client.Histogram({
+    name: 'replication_wait_seconds',
+    help: 'Time from commit to replica confirmation of durability=replicated writes (confirmed ones only)',
+    buckets: secondsBuckets,
+    registers: [registry],
+  }),
+  replicationLagTxids: new client.Gauge({
+    name: 'replication_lag_txids',
+    help: 'Litestream txid minus replicated_txid at the last gate sync (0 = the replica holds everything)',
+    registers: [registry],
+  }),
   dataFileLoads: new client.Counter({
     name: 'data_file_loads_total',
     help: 'DATA_FILE reads after a change, by result: applied, unchanged (content already applied), invalid (nothing applied), error (writer failed; retried)',

@@ -13,6 +13,7 @@ import { createAccessLog, type Logger } from './log.js';
 import { depthSources, m } from './metrics.js';
 import { openReaders, type Readers } from './readers/pool.js';
 import { LitestreamSupervisor } from './replication/index.js';
+import { DurabilityGate } from './replication/durability-gate.js';
 import { WriterClient } from './writer/client.js';
 
 export interface Server {
@@ -57,7 +58,9 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
   }
 
   // The writer opens the database and runs migrations before any reader opens it.
-  const writer = new WriterClient(config);
+  // durability=replicated writes wait for a sync through the supervisor (one request in flight) after their commit.
+  const gate = replication && new DurabilityGate((ms) => replication.sync({ timeoutMs: ms }), config.replication!.replicationTimeoutMs, log);
+  const writer = new WriterClient(config, gate || null);
   const { sqliteVersion, userVersion } = await writer.ready;
   log.info({ dbPath: config.dbPath, sqliteVersion, schemaVersion: userVersion, synchronous: config.synchronous }, 'writer ready');
   log.info({ node: process.version, uws: uwsBuild(), sqliteVersion }, 'runtime');
@@ -145,6 +148,9 @@ export async function startServer(config: Config, log: Logger, onFatal: (reason:
       if (ex.receiving) ex.error(new AppError('unavailable', 'server is shutting down; the request body was not read', undefined, { Connection: 'close' }));
     }
 
+    // Replicated writes still waiting are confirmed by the gate's passes (Litestream still runs) or answered 504
+    // within half the budget: the other half is for the final upload and closing.
+    gate?.limit(Math.min(config.replication!.replicationTimeoutMs, config.shutdownTimeoutMs / 2));
     // In-flight requests get their answers (writes commit or fail explicitly).
     await Promise.all([writer.drained(), waitUntil(() => pending.size === 0)]);
     log.info({ ms: Math.round(performance.now() - t0) }, 'requests drained');

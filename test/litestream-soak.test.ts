@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { missingTools } from './helpers/gcs.js';
+import { killAndRestore } from './helpers/durability.js';
 import { missingAcked, newAcked, readDb, restoreWithCli, useReplica, writeLoad } from './helpers/replica.js';
 import { metric, type Running } from './helpers/server.js';
 
@@ -46,5 +47,23 @@ describe.skipIf(skip)('soak: sustained writes while Litestream checkpoints', () 
     const db = readDb((await restoreWithCli(replica.gcs, url)).dbPath);
     expect(db.integrity).toBe('ok');
     expect(missingAcked(db, acked, 'soak')).toEqual({ products: [], counterShort: 0 });
+  });
+});
+
+// Issue 15: the kill -9 durability run of test/durability.test.ts, 10 times in a row.
+const DURABILITY_SOAK_RUNS = Number(process.env.SOAK_DURABILITY_RUNS ?? 10);
+describe.skipIf(skip)('soak: durability=replicated survives kill -9, again and again', () => {
+  const replica = useReplica('soak-durability', { printOutputOnFailure: true });
+  it(`${DURABILITY_SOAK_RUNS} kill -9 + restore runs: zero acknowledged replicated writes lost`, { timeout: DURABILITY_SOAK_RUNS * 30_000 }, async () => {
+    let total = 0;
+    for (let run = 1; run <= DURABILITY_SOAK_RUNS; run++) {
+      const r = await killAndRestore(replica, `gs://soak-durability/run-${run}`, { durability: 'replicated', loadMs: 5000, concurrency: 20 });
+      total += r.writes;
+      console.log(`durability soak run ${run}: ${r.writes} replicated writes acked; missing ${r.missing.products.length} creates, counter short ${r.missing.counterShort}; integrity ${r.integrity}`);
+      expect(r.acked.other).toEqual([]);
+      expect(r.integrity).toBe('ok');
+      expect(r.missing).toEqual({ products: [], counterShort: 0 });
+    }
+    console.log(`durability soak: ${DURABILITY_SOAK_RUNS} runs, ${total} acknowledged replicated writes, 0 lost`);
   });
 });

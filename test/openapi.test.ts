@@ -32,6 +32,15 @@ describe('OpenAPI document', () => {
     expect(doc.paths['/products/{id}'].delete.responses['404'].content['application/json'].schema).toEqual({
       $ref: '#/components/schemas/Error',
     });
+    // Prefer: durability (issue 15) on every write, its 504 and 400s, and Preference-Applied on the 2xx.
+    const writes = [doc.paths['/products'].post, doc.paths['/products/{id}'].put, doc.paths['/products/{id}'].patch, doc.paths['/products/{id}'].delete, doc.paths['/counters/{name}/increment'].post];
+    for (const op of writes) {
+      expect(op.parameters.map((p: { name: string }) => p.name)).toContain('Prefer');
+      expect(op.responses['504'].description).toMatch(/replication_timeout/);
+      expect(op.responses['400'].description).toMatch(/durability_unavailable/);
+      const ok = op.responses['201'] ?? op.responses['200'] ?? op.responses['204'];
+      expect(ok.headers['Preference-Applied']).toBeDefined();
+    }
     expect(Object.keys(doc.components.schemas).sort()).toEqual(['Counter', 'Error', 'Product', 'ProductPage']);
 
     // A real response conforms to the documented Product shape (required keys, no extras).

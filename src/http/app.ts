@@ -22,6 +22,7 @@ import { checkHead } from './head-check.js';
 import { idempotencyKey } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { pathParam } from './path-param.js';
+import { preferenceApplied, requestDurability, type Durability } from './prefer.js';
 import { Exchange, expectsBody, parseJson, readBody, requestId, requestMethod, type ExchangeHooks } from './exchange.js';
 
 export interface AppState {
@@ -101,10 +102,14 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
     }
   };
 
-  const write = (ex: Exchange, op: WriteOp, reply: (r: WriteResult) => void) => {
+  type Dur = { durability: Durability; explicit: boolean };
+  /** The write's durability, from Prefer or DEFAULT_DURABILITY (read while `req` is valid). */
+  const durability = (req: HttpRequest): Dur => requestDurability(req, config.defaultDurability, config.replication !== null);
+  const write = (ex: Exchange, op: WriteOp, d: Dur, reply: (r: WriteResult, headers?: Record<string, string>) => void) => {
     if (state.writesRefused) throw new AppError('replication_down', state.writesRefused, undefined, { 'Retry-After': '5' });
     ex.goAsync();
-    writer.submit(op).then(reply, ex.fail);
+    const applied = preferenceApplied(d);
+    writer.submit(op, { durability: d.durability }).then((r) => reply(r, applied), ex.fail);
   };
 
   /** Runs `then` with the parsed JSON body; failures become error replies. */
@@ -123,14 +128,15 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
     });
   };
 
-  const productReply = (ex: Exchange, status: number) => (r: WriteResult) =>
-    ex.json(status, r.body, status === 201 ? { Location: `/products/${r.id}` } : undefined);
+  const productReply = (ex: Exchange, status: number) => (r: WriteResult, headers?: Record<string, string>) =>
+    ex.json(status, r.body, status === 201 ? { ...headers, Location: `/products/${r.id}` } : headers);
 
   // ---- products ----
   on('POST', '/products', (ex, req) => {
     const idem = idempotencyKey(req);
+    const d = durability(req);
     withBody(ex, req, undefined, (body) =>
-      write(ex, { op: 'createProduct', data: parse(createProductBody, body, 'body'), idem: idem?.(body) }, productReply(ex, 201)),
+      write(ex, { op: 'createProduct', data: parse(createProductBody, body, 'body'), idem: idem?.(body) }, d, productReply(ex, 201)),
     );
   });
   on('GET', '/products', (ex, req) => {
@@ -141,20 +147,22 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
   on('PUT', '/products/:id', (ex, req) => {
     const id = parse(productId, pathParam(req, 0, 'id'), 'id');
     const idem = idempotencyKey(req);
+    const d = durability(req);
     withBody(ex, req, undefined, (body) =>
-      write(ex, { op: 'putProduct', id, data: parse(putProductBody, body, 'body'), idem: idem?.(body) }, productReply(ex, 200)),
+      write(ex, { op: 'putProduct', id, data: parse(putProductBody, body, 'body'), idem: idem?.(body) }, d, productReply(ex, 200)),
     );
   });
   on('PATCH', '/products/:id', (ex, req) => {
     const id = parse(productId, pathParam(req, 0, 'id'), 'id');
     const idem = idempotencyKey(req);
+    const d = durability(req);
     withBody(ex, req, undefined, (body) =>
-      write(ex, { op: 'patchProduct', id, data: parse(patchProductBody, body, 'body'), idem: idem?.(body) }, productReply(ex, 200)),
+      write(ex, { op: 'patchProduct', id, data: parse(patchProductBody, body, 'body'), idem: idem?.(body) }, d, productReply(ex, 200)),
     );
   });
   on('DELETE', '/products/:id', (ex, req) => {
     const id = parse(productId, pathParam(req, 0, 'id'), 'id');
-    write(ex, { op: 'deleteProduct', id, idem: idempotencyKey(req)?.(null) }, () => ex.json(204, null));
+    write(ex, { op: 'deleteProduct', id, idem: idempotencyKey(req)?.(null) }, durability(req), (_r, headers) => ex.json(204, null, headers));
   });
 
   // ---- counters ----
@@ -162,9 +170,10 @@ export function mountRoutes(app: TemplatedApp, deps: AppDeps): [string, string][
   on('POST', '/counters/:name/increment', (ex, req) => {
     const name = parse(counterName, pathParam(req, 0, 'name'), 'name');
     const idem = idempotencyKey(req);
+    const d = durability(req);
     withBody(ex, req, {}, (body) => {
       const { by } = parse(incrementBody, body, 'body');
-      write(ex, { op: 'increment', name, by: by ?? 1, idem: idem?.(body) }, (r) => ex.json(200, r.body));
+      write(ex, { op: 'increment', name, by: by ?? 1, idem: idem?.(body) }, d, (r, headers) => ex.json(200, r.body, headers));
     });
   });
 

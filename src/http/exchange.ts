@@ -24,6 +24,7 @@ const STATUS: Record<number, string> = {
   500: '500 Internal Server Error',
   501: '501 Not Implemented',
   503: '503 Service Unavailable',
+  504: '504 Gateway Timeout',
   507: '507 Insufficient Storage',
 };
 

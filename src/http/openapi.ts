@@ -56,7 +56,28 @@ const common: ErrorCode[] = [
   'request_timeout',
   'internal',
 ];
-const writeErrors: ErrorCode[] = [...common, 'replication_down', 'invalid_json', 'payload_too_large', 'idempotency_key_reused'];
+const writeErrors: ErrorCode[] = [
+  ...common,
+  'replication_down',
+  'replication_timeout',
+  'durability_unavailable',
+  'invalid_json',
+  'payload_too_large',
+  'idempotency_key_reused',
+];
+const preferHeader = {
+  name: 'Prefer',
+  in: 'header',
+  required: false,
+  description:
+    'RFC 7240 preferences; only `durability` is used, others are ignored. `durability=local`: answered once committed on the instance. `durability=replicated`: answered only once the commit is confirmed in Cloud Storage (504 replication_timeout if not within REPLICATION_TIMEOUT_MS: the write committed locally and the error details carry its result; retry with the same Idempotency-Key to wait again). Without it: DEFAULT_DURABILITY. `replicated` on a server without a replica is 400 durability_unavailable; another durability value is 400 validation_failed.',
+  schema: { type: 'string' },
+  examples: { replicated: { value: 'durability=replicated' }, local: { value: 'durability=local' } },
+};
+/** On a write's 2xx: which durability was applied (when the request named one, or it was replicated). */
+const applied = {
+  'Preference-Applied': { schema: { type: 'string', enum: ['durability=local', 'durability=replicated'] }, description: 'the durability applied' },
+};
 /** Writes that read a body also check its Content-Type. */
 const bodyErrors: ErrorCode[] = [...writeErrors, 'unsupported_media_type'];
 const idempotencyHeader = {
@@ -67,6 +88,7 @@ const idempotencyHeader = {
     'Optional, sent at most once, 1..128 printable ASCII characters (anything else, or a second Idempotency-Key header, is 400). The first request with a key runs; a later one with the same key, method, path and JSON body gets the stored response (4xx included) for IDEMPOTENCY_TTL_S; a different request with the key is 422.',
   schema: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x20-\\x7e]+$' },
 };
+const writeParams = [idempotencyHeader, preferHeader];
 const idParam = pathParam('id', productId, 'product id (positive integer)');
 const nameParam = pathParam('name', counterName, 'counter name');
 
@@ -97,12 +119,12 @@ export function openApiDocument(): Json {
         },
         post: {
           operationId: 'createProduct',
-          parameters: [idempotencyHeader],
+          parameters: writeParams,
           requestBody: body(createProductBody),
           responses: {
             '201': {
               description: 'created',
-              headers: { Location: { schema: { type: 'string' }, description: '/products/{id}' } },
+              headers: { Location: { schema: { type: 'string' }, description: '/products/{id}' }, ...applied },
               content: json(ref('Product')),
             },
             ...errors('validation_failed', 'conflict', 'id_space_exhausted', ...bodyErrors),
@@ -117,21 +139,21 @@ export function openApiDocument(): Json {
         },
         put: {
           operationId: 'replaceProduct',
-          parameters: [idempotencyHeader],
+          parameters: writeParams,
           summary: 'Replaces the product: omitted optional fields reset to their defaults',
           requestBody: body(putProductBody),
-          responses: { '200': { description: 'replaced', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...bodyErrors) },
+          responses: { '200': { description: 'replaced', headers: applied, content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...bodyErrors) },
         },
         patch: {
           operationId: 'updateProduct',
-          parameters: [idempotencyHeader],
+          parameters: writeParams,
           requestBody: body(patchProductBody),
-          responses: { '200': { description: 'updated', content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...bodyErrors) },
+          responses: { '200': { description: 'updated', headers: applied, content: json(ref('Product')) }, ...errors('validation_failed', 'not_found', 'conflict', ...bodyErrors) },
         },
         delete: {
           operationId: 'deleteProduct',
-          parameters: [idempotencyHeader],
-          responses: { '204': { description: 'deleted' }, ...errors('validation_failed', 'not_found', ...writeErrors) },
+          parameters: writeParams,
+          responses: { '204': { description: 'deleted', headers: applied }, ...errors('validation_failed', 'not_found', ...writeErrors) },
         },
       },
       '/counters/{name}': {
@@ -145,10 +167,10 @@ export function openApiDocument(): Json {
         parameters: [nameParam],
         post: {
           operationId: 'incrementCounter',
-          parameters: [idempotencyHeader],
+          parameters: writeParams,
           summary: 'Adds `by` (default 1); a missing counter starts at 0. Answers the value right after this increment.',
           requestBody: body(incrementBody, false),
-          responses: { '200': { description: 'the new value', content: json(ref('Counter')) }, ...errors('validation_failed', 'conflict', ...bodyErrors) },
+          responses: { '200': { description: 'the new value', headers: applied, content: json(ref('Counter')) }, ...errors('validation_failed', 'conflict', ...bodyErrors) },
         },
       },
       '/healthz': {

@@ -1,26 +1,29 @@
 // Main-thread side of the writer: a bounded queue sent to the writer thread once per event-loop turn (and mid-turn
 // whenever WRITE_FLUSH_AT writes are queued), and the two steps every write goes through: committed (its
-// transaction is durable locally) and then acknowledged (the client may be answered). Today acknowledgement
-// follows commit at once; a durability gate (e.g. "after Litestream's sync confirms it") plugs in between
-// without touching the writer thread.
+// transaction is durable locally) and then acknowledged (the client may be answered). `durability=local` writes are
+// acknowledged at commit; `durability=replicated` ones when the AckGate (src/replication/durability-gate.ts) says
+// the replica holds them, without touching the writer thread.
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { depthSources, m } from '../metrics.js';
 import { pack, unpack, type CommittedMsg, type FromWriter, type WriteOp, type WriteResult, type WriterReadyMsg } from '../protocol.js';
 
-/** Decides when committed writes may be answered. */
+/** Decides when committed `durability=replicated` writes may be answered. */
 export interface AckGate {
-  /** Called once per committed batch; call `ack` when its writes may be acknowledged. */
-  afterCommit(ack: () => void): void;
+  /**
+   * Called once per committed batch holding `writes` successful replicated writes: `ack` when they may be
+   * acknowledged, or `fail` (they committed, but their durability could not be confirmed).
+   */
+  afterCommit(writes: number, ack: () => void, fail: (err: AppError) => void): void;
 }
 
-/** Local durability: a write is acknowledged as soon as its transaction commits. */
-export const ackOnCommit: AckGate = { afterCommit: (ack) => ack() };
+export type Durability = 'local' | 'replicated';
 
 interface Pending {
   resolve: (r: WriteResult) => void;
   reject: (e: AppError) => void;
+  durability: Durability;
 }
 
 export class WriterClient {
@@ -38,6 +41,8 @@ export class WriterClient {
   /** Fails a close() in progress when the writer dies instead of reporting `closed` (its final checkpoint failed). */
   private closeFailed: ((err: Error) => void) | null = null;
   private drainWaiters: (() => void)[] = [];
+  /** Committed replicated writes the gate has not released yet (no longer in `pending`: the writer is done with them). */
+  private held = 0;
   /** Set once the writer reported `closed`: its exit is then expected. */
   private finished = false;
   private exited: (() => void) | null = null;
@@ -46,7 +51,8 @@ export class WriterClient {
 
   constructor(
     private readonly config: Config,
-    private readonly gate: AckGate = ackOnCommit,
+    /** Null: no replica, so no replicated writes (the HTTP layer refuses them with 400 durability_unavailable). */
+    private readonly gate: AckGate | null = null,
   ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -55,7 +61,7 @@ export class WriterClient {
       transferList: [port2],
       name: 'writer',
     });
-    depthSources.writer = () => this.pending.size;
+    depthSources.writer = () => this.depth;
     this.ready = new Promise((resolve, reject) => {
       const fail = (reason: string) => {
         reject(new Error(reason));
@@ -91,15 +97,17 @@ export class WriterClient {
     this.ready.catch(() => {});
   }
 
-  /** Commands accepted and not yet answered. */
+  /** Commands accepted and not yet answered (including committed ones waiting for the replica). */
   get depth(): number {
-    return this.pending.size;
+    return this.pending.size + this.held;
   }
 
-  submit(op: WriteOp): Promise<WriteResult> {
+  submit(op: WriteOp, opts: { durability?: Durability } = {}): Promise<WriteResult> {
+    const durability = opts.durability ?? 'local';
+    if (durability === 'replicated' && !this.gate) return Promise.reject(new AppError('durability_unavailable'));
     if (this.dead) return Promise.reject(new AppError('unavailable', 'the writer is not running; the write was not applied'));
     if (!this.accepting) return Promise.reject(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
-    if (this.pending.size >= this.config.writeQueueMax) {
+    if (this.depth >= this.config.writeQueueMax) {
       m.overloaded.labels('write').inc();
       return Promise.reject(new AppError('overloaded', 'write queue is full, retry later', undefined, { 'Retry-After': '1' }));
     }
@@ -115,7 +123,7 @@ export class WriterClient {
       // Everything else the HTTP layer accepts during this event-loop turn rides in one message.
       setImmediate(this.flush);
     }
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, durability }));
   }
 
   private flush = (): void => {
@@ -137,25 +145,47 @@ export class WriterClient {
     m.writerBatchSize.observe(n);
     m.writerCommitSeconds.observe(msg.commitMs / 1000);
     if (msg.busyRetries > 0) m.busyRetries.inc(msg.busyRetries);
-    // Step 1 done: committed. Step 2: acknowledge when the gate allows.
-    this.gate.afterCommit(() => {
-      let failed = 0;
-      for (let i = 0; i < n; i++) {
-        const id = msg.ids[i]!;
-        const p = this.pending.get(id);
-        if (!p) continue;
-        this.pending.delete(id);
-        const r = msg.results[i]!;
-        if ('ok' in r) p.resolve(r.ok);
-        else {
-          failed++;
-          p.reject(AppError.fromWire(r.err));
-        }
+    // Step 1 done: committed. Step 2: acknowledge, at once for local writes and failures (nothing to make
+    // durable), through the gate for successful replicated ones.
+    let failed = 0;
+    let gated: { p: Pending; r: WriteResult }[] | null = null;
+    for (let i = 0; i < n; i++) {
+      const id = msg.ids[i]!;
+      const p = this.pending.get(id);
+      if (!p) continue;
+      this.pending.delete(id);
+      const r = msg.results[i]!;
+      if (!('ok' in r)) {
+        failed++;
+        p.reject(AppError.fromWire(r.err));
+      } else if (p.durability === 'replicated') (gated ??= []).push({ p, r: r.ok });
+      else p.resolve(r.ok);
+    }
+    m.writerCommands.labels('ok').inc(n - failed);
+    if (failed) m.writerCommands.labels('failed').inc(failed);
+    if (gated) {
+      const writes = gated;
+      this.held += writes.length;
+      this.gate!.afterCommit(
+        writes.length,
+        () => this.release(writes, null),
+        (err) => this.release(writes, err),
+      );
+    }
+    if (this.depth === 0) this.notifyDrained();
+  }
+
+  /** The gate's verdict on a batch's replicated writes: acknowledged, or 504 with what the client would have got. */
+  private release(writes: { p: Pending; r: WriteResult }[], err: AppError | null): void {
+    this.held -= writes.length;
+    for (const { p, r } of writes) {
+      if (!err) p.resolve(r);
+      else {
+        const result = r.body === null ? null : (JSON.parse(r.body) as unknown);
+        p.reject(new AppError(err.code, err.message, [{ committed: true, replicated: false, ...(r.id === undefined ? {} : { id: r.id }), result }]));
       }
-      m.writerCommands.labels('ok').inc(n - failed);
-      if (failed) m.writerCommands.labels('failed').inc(failed);
-      if (this.pending.size === 0) this.notifyDrained();
-    });
+    }
+    if (this.depth === 0) this.notifyDrained();
   }
 
   /** Stop taking new writes; everything already accepted still commits. */
@@ -165,7 +195,7 @@ export class WriterClient {
 
   /** Resolves once every accepted write has been answered. */
   drained(): Promise<void> {
-    if (this.pending.size === 0) return Promise.resolve();
+    if (this.depth === 0) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 

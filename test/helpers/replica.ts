@@ -155,7 +155,16 @@ export function newAcked(): Acked {
 export async function writeLoad(
   url: string,
   acked: Acked,
-  opts: { total: number; concurrency: number; counter: string; incrementEvery: number; stop?: () => boolean; keepGoingOn503?: boolean },
+  opts: {
+    total: number;
+    concurrency: number;
+    counter: string;
+    incrementEvery: number;
+    stop?: () => boolean;
+    keepGoingOn503?: boolean;
+    /** Sent with every request (e.g. Prefer). */
+    headers?: Record<string, string>;
+  },
 ): Promise<void> {
   let next = 0;
   const client = async () => {
@@ -167,8 +176,8 @@ export async function writeLoad(
       try {
         const r =
           kind === 'create'
-            ? await req(url, 'POST', '/products', { name: `p-${n}`, price: n % 1000, description: 'x'.repeat(n % 200), stock: n % 7 })
-            : await req(url, 'POST', `/counters/${opts.counter}/increment`);
+            ? await req(url, 'POST', '/products', { name: `p-${n}`, price: n % 1000, description: 'x'.repeat(n % 200), stock: n % 7 }, opts.headers)
+            : await req(url, 'POST', `/counters/${opts.counter}/increment`, undefined, opts.headers);
         const at = performance.now();
         if (kind === 'create' && r.status === 201) acked.products.set(r.body.id, { body: r.body, at });
         else if (kind === 'increment' && r.status === 200) acked.increments.push({ value: r.body.value, at });
