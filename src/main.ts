@@ -1,8 +1,8 @@
 // Process entry: config, server, signals. Exit codes: 0 clean drain, 1 failure, 2 bad configuration.
 // First import: refuses a Node older than 22 before any native module loads.
 import './runtime-check.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger } from './log.js';
+import { ConfigError, loadConfig, type Config } from './shared/config.js';
+import { createLogger } from './shared/log.js';
 import { startServer, type Server } from './server.js';
 
 let config: Config;

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compareVersions, MIN_SQLITE_VERSION } from '../src/db/open.js';
+import { compareVersions, MIN_SQLITE_VERSION } from '../src/shared/db/open.js';
 import { LITESTREAM_BIN, LITESTREAM_VERSION, litestreamVersion } from './helpers/gcs.js';
 import { ROOT } from './helpers/server.js';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { issueDetails, MAX_ISSUES } from '../src/schemas.js';
+import { issueDetails, MAX_ISSUES } from '../src/http/schemas.js';
 import { rawConnect, rawRequest } from './helpers/raw-http.js';
 import { killAll, req, startServer, tempDir, type Running } from './helpers/server.js';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/shared/config.js';
 import { LitestreamSupervisor } from '../src/replication/index.js';
 import { LITESTREAM_BIN, missingTools, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
 import { isAlive, readDb, restoreWithCli } from './helpers/replica.js';

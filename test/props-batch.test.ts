@@ -16,11 +16,11 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { migrate, openWriter } from '../src/db/open.js';
-import { MIGRATIONS } from '../src/db/migrations.js';
-import { AppError } from '../src/errors.js';
-import type { WriteOp } from '../src/protocol.js';
-import type { Product } from '../src/schemas.js';
+import { migrate, openWriter } from '../src/shared/db/open.js';
+import { MIGRATIONS } from '../src/shared/db/migrations.js';
+import { AppError } from '../src/shared/errors.js';
+import type { WriteOp } from '../src/shared/protocol.js';
+import type { Product } from '../src/shared/domain.js';
 import { createBatchRunner } from '../src/writer/batch.js';
 import { prepareCommands } from '../src/writer/commands.js';
 

@@ -15,7 +15,7 @@ import {
   patchProductBody,
   productId,
   putProductBody,
-} from '../src/schemas.js';
+} from '../src/http/schemas.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 const RUNS = { numRuns: 1000 };

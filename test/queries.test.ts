@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../src/db/migrations.js';
-import { migrate, openWriter } from '../src/db/open.js';
-import { MAX_PAGE_LIMIT } from '../src/protocol.js';
+import { MIGRATIONS } from '../src/shared/db/migrations.js';
+import { migrate, openWriter } from '../src/shared/db/open.js';
+import { MAX_PAGE_LIMIT } from '../src/shared/domain.js';
 import { offsetPageSql, prepareQueries } from '../src/readers/queries.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'queries-'));

@@ -1,7 +1,7 @@
 // The bundled SQLite must be at least 3.51.3 (the WAL-reset corruption fix that app + Litestream need).
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareVersions, MIN_SQLITE_VERSION } from '../src/db/open.js';
+import { compareVersions, MIN_SQLITE_VERSION } from '../src/shared/db/open.js';
 import { killAll, startServer } from './helpers/server.js';
 import { logLines } from './helpers/wait.js';
 

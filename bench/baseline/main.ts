@@ -7,13 +7,13 @@
 // Env: the server's own (PORT, HOST, DB_PATH, SQLITE_SYNCHRONOUS, SQLITE_BUSY_TIMEOUT_MS, LOG_LEVEL, ...)
 // plus BASELINE_THREADS and BASELINE_BUSY_RETRIES (default 5).
 import type { us_listen_socket, us_socket } from 'uWebSockets.js';
-import { loadConfig } from '../../src/config.js';
-import { MIGRATIONS } from '../../src/db/migrations.js';
-import { migrate, openWriter } from '../../src/db/open.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { MIGRATIONS } from '../../src/shared/db/migrations.js';
+import { migrate, openWriter } from '../../src/shared/db/open.js';
 import { mountRoutes, type AppState } from '../../src/http/app.js';
 import type { Exchange, ExchangeHooks } from '../../src/http/exchange.js';
 import { loadNativeUws, type App } from '../../src/http/uws.js';
-import { createAccessLog, createLogger } from '../../src/log.js';
+import { createAccessLog, createLogger } from '../../src/shared/log.js';
 import type { Readers } from '../../src/readers/pool.js';
 import type { WriterClient } from '../../src/writer/client.js';
 import { DbThreads } from './pool.js';

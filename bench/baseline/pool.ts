@@ -2,10 +2,10 @@
 // (ties broken round-robin), answered with that thread's result.
 import { Worker } from 'node:worker_threads';
 import client from 'prom-client';
-import type { Config } from '../../src/config.js';
-import { AppError } from '../../src/errors.js';
-import { m, registry } from '../../src/metrics.js';
-import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../src/protocol.js';
+import type { Config } from '../../src/shared/config.js';
+import { AppError } from '../../src/shared/errors.js';
+import { m, registry } from '../../src/shared/metrics.js';
+import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../src/shared/protocol.js';
 import type { Job, JobDone } from './protocol.js';
 
 /** Requests that finally failed with SQLITE_BUSY after every retry (sqlite_busy_retries_total counts each BUSY met). */

@@ -1,6 +1,6 @@
 // Messages between the baseline's main thread and its database threads.
-import type { WireError } from '../../src/errors.js';
-import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../src/protocol.js';
+import type { WireError } from '../../src/shared/errors.js';
+import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../src/shared/protocol.js';
 
 /** main -> db thread: one request = one transaction. */
 export type Job = { id: number; kind: 'write'; op: WriteOp } | { id: number; kind: 'read'; op: ReadOp };

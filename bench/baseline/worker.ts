@@ -2,10 +2,10 @@
 // runs as its own transaction, retried on SQLITE_BUSY/LOCKED the way the example apps retry "database is
 // locked". This is the design the server replaces; it is built here as well as it is usually built.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Config } from '../../src/config.js';
-import { openWriter } from '../../src/db/open.js';
-import { AppError, isBusy, toAppError } from '../../src/errors.js';
-import type { WriteOp } from '../../src/protocol.js';
+import type { Config } from '../../src/shared/config.js';
+import { openWriter } from '../../src/shared/db/open.js';
+import { AppError, isBusy, toAppError } from '../../src/shared/errors.js';
+import type { WriteOp } from '../../src/shared/protocol.js';
 import { prepareQueries } from '../../src/readers/queries.js';
 import { prepareCommands } from '../../src/writer/commands.js';
 import type { Job, JobDone } from './protocol.js';

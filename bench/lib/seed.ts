@@ -2,8 +2,8 @@
 // with ids 1..N, and counter c1 at 0. Deterministic, so every run and both designs see the same data.
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import { MIGRATIONS } from '../../src/db/migrations.js';
-import { migrate } from '../../src/db/open.js';
+import { MIGRATIONS } from '../../src/shared/db/migrations.js';
+import { migrate } from '../../src/shared/db/open.js';
 
 export const SEED_PRODUCTS = 10_000;
 export const HOT_COUNTER = 'c1';

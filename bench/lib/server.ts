@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ENV_NAMES } from '../../src/config.js';
+import { ENV_NAMES } from '../../src/shared/config.js';
 import { killAll, startServer as launch } from '../../test/helpers/server.js';
 import { BASELINE_ENTRY, OURS_ENTRY, PROBE_ENTRY } from './paths.js';
 

@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MIGRATIONS } from '../../src/db/migrations.js';
-import { migrate, openWriter } from '../../src/db/open.js';
-import type { WriteOp } from '../../src/protocol.js';
+import { MIGRATIONS } from '../../src/shared/db/migrations.js';
+import { migrate, openWriter } from '../../src/shared/db/open.js';
+import type { WriteOp } from '../../src/shared/protocol.js';
 import { prepareQueries } from '../../src/readers/queries.js';
 import { createBatchRunner } from '../../src/writer/batch.js';
 import { prepareCommands } from '../../src/writer/commands.js';

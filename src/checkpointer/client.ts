@@ -1,10 +1,10 @@
 // Main-thread side of the checkpointer thread: starts it (unless Litestream owns checkpoints or
 // CHECKPOINT_INTERVAL_MS=0), turns its reports into metrics, and stops it before the writer closes.
 import { Worker } from 'node:worker_threads';
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
-import { m } from '../metrics.js';
-import { pack, unpack, type FromCheckpointer } from '../protocol.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/log.js';
+import { m } from '../shared/metrics.js';
+import { pack, unpack, type FromCheckpointer } from '../shared/protocol.js';
 
 const CLOSE_TIMEOUT_MS = 2000;
 

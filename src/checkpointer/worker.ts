@@ -2,9 +2,9 @@
 // CHECKPOINT_INTERVAL_MS on a connection of its own, so copying WAL pages into the database and its fsync happen
 // beside the writer instead of inside one of its commits. It never takes the write lock and changes no row.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Config } from '../config.js';
-import { openCheckpointer } from '../db/open.js';
-import { pack, unpack, type FromCheckpointer, type ToCheckpointer } from '../protocol.js';
+import type { Config } from '../shared/config.js';
+import { openCheckpointer } from '../shared/db/open.js';
+import { pack, unpack, type FromCheckpointer, type ToCheckpointer } from '../shared/protocol.js';
 
 const { config } = workerData as { config: Config };
 const port = parentPort!;

@@ -3,8 +3,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { issueDetails } from '../schemas.js';
-import { DATA_FILE_MAX_BYTES, dataFileSchema, type DataFileContent } from './schema.js';
+import { issueDetails } from '../shared/issues.js';
+import { DATA_FILE_MAX_BYTES, dataFileSchema, type DataFileContent } from '../shared/data-file-format.js';
 
 export type Loaded =
   | { ok: DataFileContent }

@@ -2,11 +2,11 @@
 // each new content to the writer as one applyDataFile command. Whether it is applied is decided inside the writer's
 // transaction (src/writer/data-file.ts), so a restart or a second server seeing the same content applies nothing.
 import fs from 'node:fs/promises';
-import { AppError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { m } from '../metrics.js';
+import { AppError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { m } from '../shared/metrics.js';
 import type { WriterClient } from '../writer/client.js';
-import type { DataFileOutcome } from '../writer/data-file.js';
+import type { DataFileOutcome } from '../shared/data-file-format.js';
 import { loadDataFile } from './load.js';
 
 export interface DataFileWatcherOptions {

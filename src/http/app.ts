@@ -1,10 +1,10 @@
 // Routes: the products + counters API, health, readiness and metrics, on one uWS app.
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { z } from 'zod';
-import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
-import { registry } from '../metrics.js';
-import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../protocol.js';
+import type { Config } from '../shared/config.js';
+import { AppError } from '../shared/errors.js';
+import { registry } from '../shared/metrics.js';
+import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../shared/protocol.js';
 import type { Readers } from '../readers/pool.js';
 import {
   counterName,
@@ -15,7 +15,7 @@ import {
   patchProductBody,
   productId,
   putProductBody,
-} from '../schemas.js';
+} from './schemas.js';
 import type { WriterClient } from '../writer/client.js';
 import { contentTypeError } from './content-type.js';
 import { checkHead } from './head-check.js';

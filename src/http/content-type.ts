@@ -1,5 +1,5 @@
 // Which request bodies are JSON by their Content-Type (docs/api.md "Request bodies").
-import { AppError } from '../errors.js';
+import { AppError } from '../shared/errors.js';
 
 // type/subtype, then parameters; `+json` structured-syntax suffixes (RFC 6839) are JSON too.
 const MEDIA = /^application\/(?:json|[a-z0-9!#$&^_.-]+\+json)$/;

@@ -6,7 +6,7 @@
 // The head's size is uWS's job: it refuses heads over MAX_HEADER_BYTES itself (src/http/uws.ts), so a field
 // total counted here could never exceed it and is no longer counted.
 import type { HttpRequest } from 'uWebSockets.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../shared/errors.js';
 
 // Cost: ~0.2 us per header field, nearly all of it inside uWS.js's forEach (a call into JavaScript and two strings
 // per field; docs/reliability-and-security.md "The HTTP parser we ship"). The pass adds no allocation of its own: its counters live in module

@@ -3,8 +3,8 @@
 // (src/writer/idempotency.ts).
 import { createHash } from 'node:crypto';
 import type { HttpRequest } from 'uWebSockets.js';
-import { AppError } from '../errors.js';
-import type { IdempotencyTag } from '../protocol.js';
+import { AppError } from '../shared/errors.js';
+import type { IdempotencyTag } from '../shared/protocol.js';
 
 const KEY = /^[\x20-\x7e]{1,128}$/;
 

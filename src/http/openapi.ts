@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document served at /openapi.json, generated from the same zod schemas that validate requests
 // (JSON Schema 2020-12, which OpenAPI 3.1 uses as is). A test checks it against the routes the server registers.
 import { z } from 'zod';
-import { ERRORS, type ErrorCode } from '../errors.js';
+import { ERRORS, type ErrorCode } from '../shared/errors.js';
 import {
   counterName,
   counterSchema,
@@ -14,7 +14,7 @@ import {
   productPageSchema,
   productSchema,
   putProductBody,
-} from '../schemas.js';
+} from './schemas.js';
 
 type Json = Record<string, unknown>;
 

@@ -1,7 +1,7 @@
 // Path parameters as the client meant them: percent-decoded once, like query parameters (URLSearchParams), so
 // `/products/%31` is product 1 and `/counters/a%2Eb` is counter `a.b`.
 import type { HttpRequest } from 'uWebSockets.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../shared/errors.js';
 
 function refuse(where: string, message: string): AppError {
   return new AppError('validation_failed', `invalid ${where}`, [{ path: where, message }]);

@@ -2,7 +2,7 @@
 // ignored, as the RFC asks; an unknown durability value is a 400 rather than a guess, because silently applying
 // `local` to a client that asked for something stronger would be a lie.
 import type { HttpRequest } from 'uWebSockets.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../shared/errors.js';
 
 export type Durability = 'local' | 'replicated';
 

@@ -2,11 +2,11 @@
 // thread (READERS = 0), behind one interface, with a bounded number of reads in flight.
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { Config } from '../config.js';
-import { openReader } from '../db/open.js';
-import { AppError } from '../errors.js';
-import { depthSources, m } from '../metrics.js';
-import type { ReadOp, ReadOutcome, ReadResult } from '../protocol.js';
+import type { Config } from '../shared/config.js';
+import { openReader } from '../shared/db/open.js';
+import { AppError } from '../shared/errors.js';
+import { depthSources, m } from '../shared/metrics.js';
+import type { ReadOp, ReadOutcome, ReadResult } from '../shared/protocol.js';
 import { prepareQueries } from './queries.js';
 
 export interface Readers {

@@ -3,7 +3,8 @@
 // a 20-row page costs half as much (75 -> 39 us) and a point read a third less (7.5 -> 5.0 us).
 // JSON numbers keep full precision; a whole REAL renders as e.g. 2.0, the same number as 2.
 import type Database from 'better-sqlite3';
-import { MAX_PAGE_LIMIT, type ReadOp, type ReadResult } from '../protocol.js';
+import { MAX_PAGE_LIMIT } from '../shared/domain.js';
+import type { ReadOp, ReadResult } from '../shared/protocol.js';
 
 const PRODUCT_JSON =
   "json_object('id', id, 'name', name, 'price', price, 'description', description, 'stock', stock, " +

@@ -1,11 +1,11 @@
 // Reader thread entry (piscina): one read-only connection per thread, statements prepared once.
 // A task is every read the main thread accepted during one event-loop turn (its share of them).
 import { workerData } from 'node:worker_threads';
-import type { Config } from '../config.js';
-import { openReader } from '../db/open.js';
-import { toAppError } from '../errors.js';
-import { createLogger } from '../log.js';
-import type { ReadOp, ReadOutcome } from '../protocol.js';
+import type { Config } from '../shared/config.js';
+import { openReader } from '../shared/db/open.js';
+import { toAppError } from '../shared/errors.js';
+import { createLogger } from '../shared/log.js';
+import type { ReadOp, ReadOutcome } from '../shared/protocol.js';
 import { prepareQueries } from './queries.js';
 
 const config = (workerData as { config: Config }).config;

@@ -3,9 +3,9 @@
 // committed before it). Group replication, like group commit: one call in flight; batches that commit meanwhile
 // wait for the next call, which starts as soon as the current one returns (no timer), so a slow upload carries
 // more writes instead of queueing more uploads. Each waiting batch also has its own deadline from its commit.
-import { AppError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { m } from '../metrics.js';
+import { AppError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { m } from '../shared/metrics.js';
 import type { AckGate } from '../writer/client.js';
 import type { SyncResult } from './control-socket.js';
 

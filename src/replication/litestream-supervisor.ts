@@ -3,10 +3,10 @@
 // socket is the only way we talk to it; its stdout/stderr become our log lines.
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import type { ReplicationConfig } from '../config.js';
-import { AppError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { m } from '../metrics.js';
+import type { ReplicationConfig } from '../shared/config.js';
+import { AppError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { m } from '../shared/metrics.js';
 import { control, postStop, postSync, type SyncResult } from './control-socket.js';
 import { eachLine, logLitestreamLine, spawnChecked } from './process-io.js';
 import { restoreIfNeeded, type RestoreOutcome } from './restore.js';

@@ -1,7 +1,7 @@
 // Litestream's output into our logs, line by line, and one-shot runs of the litestream CLI with a deadline.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 

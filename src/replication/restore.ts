@@ -15,8 +15,8 @@
 // replica exists, the real restore under the long restore deadline.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ReplicationConfig } from '../config.js';
-import type { Logger } from '../log.js';
+import type { ReplicationConfig } from '../shared/config.js';
+import type { Logger } from '../shared/log.js';
 import { lastError, runLitestream } from './process-io.js';
 
 export type RestoreOutcome =

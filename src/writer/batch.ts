@@ -1,8 +1,8 @@
 // Group commit: one BEGIN IMMEDIATE ... COMMIT per batch, one SAVEPOINT per command,
 // and the whole batch retried when another process holds the write lock past busy_timeout.
 import type Database from 'better-sqlite3';
-import { isBusy, toAppError } from '../errors.js';
-import type { WriteOp } from '../protocol.js';
+import { isBusy, toAppError } from '../shared/errors.js';
+import type { WriteOp } from '../shared/protocol.js';
 import type { Executor } from './commands.js';
 import type { IdempotencyStore, Outcome } from './idempotency.js';
 

@@ -4,10 +4,10 @@
 // acknowledged at commit; `durability=replicated` ones when the AckGate (src/replication/durability-gate.ts) says
 // the replica holds them, without touching the writer thread.
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
-import { depthSources, m } from '../metrics.js';
-import { pack, unpack, type CommittedMsg, type FromWriter, type WriteOp, type WriteResult, type WriterReadyMsg } from '../protocol.js';
+import type { Config } from '../shared/config.js';
+import { AppError } from '../shared/errors.js';
+import { depthSources, m } from '../shared/metrics.js';
+import { pack, unpack, type CommittedMsg, type FromWriter, type WriteOp, type WriteResult, type WriterReadyMsg } from '../shared/protocol.js';
 
 /** Decides when committed `durability=replicated` writes may be answered. */
 export interface AckGate {

@@ -3,9 +3,9 @@
 // strftime() calls per row, and rows the writer can build itself are not read back with RETURNING
 // (8.2 -> 3.3 us per insert).
 import type Database from 'better-sqlite3';
-import { AppError } from '../errors.js';
-import type { WriteOp, WriteResult } from '../protocol.js';
-import type { Product } from '../schemas.js';
+import { AppError } from '../shared/errors.js';
+import type { WriteOp, WriteResult } from '../shared/protocol.js';
+import type { Product } from '../shared/domain.js';
 import { prepareDataFile } from './data-file.js';
 
 const COLS = 'id, name, price, description, stock, created_at, updated_at';

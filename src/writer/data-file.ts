@@ -3,10 +3,8 @@
 // writes see the same state even when several servers on one database notice the same change: the first applies
 // it, the others find its hash recorded.
 import type Database from 'better-sqlite3';
-import type { DataFileContent } from '../datafile/schema.js';
+import type { DataFileContent, DataFileOutcome } from '../shared/data-file-format.js';
 
-/** `{applied: false}`: this content was the last one applied. */
-export type DataFileOutcome = { applied: true; counters: number; products: number } | { applied: false };
 
 export function prepareDataFile(db: Database.Database): (f: DataFileContent, now: string) => DataFileOutcome {
   const lastHash = db.prepare<[], string>('SELECT hash FROM data_file_applied ORDER BY seq DESC LIMIT 1').pluck();

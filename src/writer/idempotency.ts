@@ -3,8 +3,8 @@
 // `idempotency_key_reused` if it is a different request. Commands run in order on one connection, so a
 // duplicate queued behind its original (even in the same batch) sees the stored outcome.
 import type Database from 'better-sqlite3';
-import { AppError, type WireError } from '../errors.js';
-import type { IdempotencyTag, WriteResult } from '../protocol.js';
+import { AppError, type WireError } from '../shared/errors.js';
+import type { IdempotencyTag, WriteResult } from '../shared/protocol.js';
 
 export type Outcome = { ok: WriteResult } | { err: WireError };
 

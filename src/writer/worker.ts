@@ -1,12 +1,12 @@
 // Writer thread entry: owns the only read-write connection. Each turn it takes everything waiting on its
 // port (up to WRITE_BATCH_MAX commands), commits it as one transaction, then posts the results.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { Config } from '../config.js';
-import { MIGRATIONS } from '../db/migrations.js';
-import { assertSqliteVersion, migrate, openWriter } from '../db/open.js';
-import { AppError, isBusy } from '../errors.js';
-import { createLogger } from '../log.js';
-import { pack, unpack, type CommittedMsg, type FromWriter, type ToWriter, type WriteOp } from '../protocol.js';
+import type { Config } from '../shared/config.js';
+import { MIGRATIONS } from '../shared/db/migrations.js';
+import { assertSqliteVersion, migrate, openWriter } from '../shared/db/open.js';
+import { AppError, isBusy } from '../shared/errors.js';
+import { createLogger } from '../shared/log.js';
+import { pack, unpack, type CommittedMsg, type FromWriter, type ToWriter, type WriteOp } from '../shared/protocol.js';
 import { createBatchRunner, sleepSync } from './batch.js';
 import { prepareCommands } from './commands.js';
 import { prepareIdempotency } from './idempotency.js';

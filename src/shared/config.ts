@@ -28,8 +28,8 @@ export function defaultReaders(cpus: number): number {
   return cpus >= 4 ? Math.min(cpus - 2, 8) : 0;
 }
 
-/** The repo root (parent of src/ or dist/): where litestream.yml sits. */
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The repo root (two up from src/shared/ or dist/shared/): where litestream.yml sits. */
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // Litestream 0.5 names Cloud Storage `gs://` and rejects `gcs://`; file:// is for local runs and tests.
 const replicaUrl = z

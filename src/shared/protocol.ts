@@ -1,8 +1,8 @@
 // Every message that crosses a thread boundary, and the one msgpackr setup both sides use.
 import { Packr } from 'msgpackr';
-import type { DataFileContent } from './datafile/schema.js';
+import type { DataFileContent } from './data-file-format.js';
 import type { WireError } from './errors.js';
-import type { CreateProduct, PatchProduct, ListQuery } from './schemas.js';
+import type { PageQuery, ProductInput, ProductPatch } from './domain.js';
 
 // Records would need structures shared between threads; plain maps keep each message self-describing.
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -19,9 +19,6 @@ export function unpack<T>(bytes: Uint8Array): T {
   return packr.unpack(bytes) as T;
 }
 
-/** The largest page a list request may ask for (`limit`; validated in schemas.ts, written into SQL by the readers). */
-export const MAX_PAGE_LIMIT = 100;
-
 // ---------- writer ----------
 
 /** Idempotency-Key of a write, with the fingerprint of the request it was first used for. */
@@ -31,9 +28,9 @@ export interface IdempotencyTag {
 }
 
 export type WriteOp = (
-  | { op: 'createProduct'; data: CreateProduct }
-  | { op: 'putProduct'; id: number; data: CreateProduct }
-  | { op: 'patchProduct'; id: number; data: PatchProduct }
+  | { op: 'createProduct'; data: ProductInput }
+  | { op: 'putProduct'; id: number; data: ProductInput }
+  | { op: 'patchProduct'; id: number; data: ProductPatch }
   | { op: 'deleteProduct'; id: number }
   | { op: 'increment'; name: string; by: number }
   // DATA_FILE: everything in one command, so one SAVEPOINT: all of it is applied or none.
@@ -126,7 +123,7 @@ export type FromCheckpointer =
 
 export type ReadOp =
   | { q: 'product'; id: number }
-  | { q: 'products'; query: ListQuery }
+  | { q: 'products'; query: PageQuery }
   | { q: 'counter'; name: string };
 
 /** A read answers with the JSON body to send, or null for "no such row". */

@@ -1,0 +1,60 @@
+// Request schemas: path parameters, query strings and bodies, validated at the HTTP boundary. They are built from
+// the domain's field rules (src/shared/domain.ts); what they parse to is the typed data passed inward. The response
+// shapes document /openapi.json.
+import { z } from 'zod';
+import { counterName, MAX_PAGE_LIMIT, productInput, productPatch, productSchema, type PageQuery } from '../shared/domain.js';
+
+export { counterName, productSchema };
+export { issueDetails, MAX_ISSUES } from '../shared/issues.js';
+
+/** POST /products: exactly a product's writable fields. */
+export const createProductBody = productInput;
+/** PUT replaces: same shape as create; omitted optionals reset to their defaults. */
+export const putProductBody = productInput;
+export const patchProductBody = productPatch;
+
+export const incrementBody = z.strictObject({
+  by: z.number().int().min(-1e9).max(1e9).optional(),
+});
+
+export const productId = z
+  .string()
+  .regex(/^[1-9]\d{0,15}$/, 'must be a positive integer')
+  .transform(Number)
+  .pipe(z.number().int().max(Number.MAX_SAFE_INTEGER));
+
+const queryInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, 'must be a non-negative integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const listQuery = z
+  .strictObject({
+    limit: queryInt(1, MAX_PAGE_LIMIT).default(20),
+    offset: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
+    after: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .refine((q) => q.offset === undefined || q.after === undefined, {
+    message: 'offset and after cannot be used together',
+    path: ['after'],
+  });
+
+// What the list query parses to is the readers' PageQuery (a compile-time check, no runtime cost).
+const _pageQuery: (q: z.output<typeof listQuery>) => PageQuery = (q) => q;
+
+// ---- response shapes (documentation: /openapi.json) ----
+
+export const counterSchema = z.strictObject({ name: counterName, value: z.number().int() });
+export const productPageSchema = z.union([
+  z.strictObject({ items: z.array(productSchema), limit: z.number().int(), offset: z.number().int() }),
+  z.strictObject({ items: z.array(productSchema), limit: z.number().int(), after: z.number().int() }),
+]);
+export const errorSchema = z.strictObject({
+  error: z.strictObject({
+    code: z.string(),
+    message: z.string(),
+    details: z.array(z.unknown()).optional(),
+  }),
+});
