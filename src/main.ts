@@ -3,7 +3,7 @@
 import './runtime-check.js';
 import { ConfigError, loadConfig, type Config } from './shared/config.js';
 import { createLogger } from './shared/log.js';
-import { startServer, type Server } from './server.js';
+import { start, type Server } from './lifecycle.js';
 
 let config: Config;
 try {
@@ -60,7 +60,7 @@ process.on('uncaughtException', (err) => {
 });
 
 try {
-  server = await startServer(config, log, (reason) => void stop(`writer failed: ${reason}`, 1));
+  server = await start(config, log, (reason) => void stop(`writer failed: ${reason}`, 1));
 } catch (err) {
   log.fatal({ err }, 'start-up failed');
   process.exit(1);

@@ -113,12 +113,12 @@ describe('documentation', () => {
     expect(documented.length).toBeGreaterThan(0);
     const readNames = new Set(ENV_NAMES);
     expect({
-      'read by src/config.ts but not documented': ENV_NAMES.filter((n) => !documented.includes(n)),
-      'documented but not read by src/config.ts': documented.filter((n) => !readNames.has(n)),
+      'read by src/shared/config.ts but not documented': ENV_NAMES.filter((n) => !documented.includes(n)),
+      'documented but not read by src/shared/config.ts': documented.filter((n) => !readNames.has(n)),
       'documented twice': documented.filter((n, i) => documented.indexOf(n) !== i),
     }).toEqual({
-      'read by src/config.ts but not documented': [],
-      'documented but not read by src/config.ts': [],
+      'read by src/shared/config.ts but not documented': [],
+      'documented but not read by src/shared/config.ts': [],
       'documented twice': [],
     });
   });

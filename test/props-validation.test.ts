@@ -1,4 +1,4 @@
-// Property-based tests of the validation layer (src/schemas.ts), run on the TS sources.
+// Property-based tests of the validation layer (src/http/schemas.ts, src/shared/domain.ts), run on the TS sources.
 // For arbitrary JSON values (and "near-valid" values built from valid and hostile parts) every schema either
 // accepts and yields a value within the documented constraints, or rejects with issues; it never throws.
 // An independent oracle (written without zod) says which inputs are valid, so acceptance is checked both ways,

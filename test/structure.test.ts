@@ -72,7 +72,7 @@ describe('structure of src/', () => {
 
   it('reads the whole tree (sanity: the graph has the files and edges it should)', () => {
     expect(graph.size).toBeGreaterThan(30);
-    expect(graph.get('main.ts')).toContain('server.ts');
+    expect(graph.get('main.ts')).toContain('lifecycle.ts');
   });
 
   it('has no import cycle', () => {
@@ -90,5 +90,25 @@ describe('structure of src/', () => {
   it('the shared layer imports nothing else from src/', () => {
     const out = [...graph].flatMap(([from, to]) => (layer(from) === 'shared' ? to.filter((t) => layer(t) !== 'shared').map((t) => `${from} -> ${t}`) : []));
     expect(out).toEqual([]);
+  });
+});
+
+describe('README "Layout" matches the tree', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const layout = readme.slice(readme.indexOf('## Layout'), readme.indexOf('\n## ', readme.indexOf('## Layout') + 1));
+
+  it('names every folder and top-level file of src/, and every file of src/http/ and src/shared/', () => {
+    const entries = fs.readdirSync(SRC, { withFileTypes: true }).map((e) => (e.isDirectory() ? `src/${e.name}/` : `src/${e.name}`));
+    const missing = entries.filter((e) => !layout.includes(e));
+    for (const dir of ['http', 'shared', 'replication']) {
+      for (const f of fs.readdirSync(path.join(SRC, dir))) if (f.endsWith('.ts') && f !== 'index.ts' && !layout.includes(f)) missing.push(`src/${dir}/${f}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('names nothing in src/ that does not exist', () => {
+    const named = [...layout.matchAll(/^src\/[\w/.-]+/gm)].map((m) => m[0]);
+    expect(named.length).toBeGreaterThan(8);
+    expect(named.filter((n) => !fs.existsSync(path.join(ROOT, n)))).toEqual([]);
   });
 });

@@ -64,7 +64,7 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
-/** The servers' own settings (every variable src/config.ts reads, and the baseline's), dropped from the inherited environment. */
+/** The servers' own settings (every variable src/shared/config.ts reads, and the baseline's), dropped from the inherited environment. */
 const SERVER_ENV = new Set(ENV_NAMES);
 const isServerEnv = (k: string) => SERVER_ENV.has(k) || k.startsWith('BASELINE_');
 

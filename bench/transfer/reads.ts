@@ -11,7 +11,7 @@ export interface Task {
 }
 
 const COLS = 'id, name, price, description, stock, created_at, updated_at';
-// Same options as src/protocol.ts.
+// Same options as src/shared/protocol.ts.
 export const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export function openReads(dbPath: string) {

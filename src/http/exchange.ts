@@ -3,9 +3,9 @@
 // and every reply after the handler returned happens inside res.cork().
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import type { AccessEntry } from '../shared/log.js';
+import type { AccessEntry } from './access-log.js';
 import { AppError, toAppError } from '../shared/errors.js';
-import { observeRequest } from '../shared/metrics.js';
+import { observeRequest } from './request-metrics.js';
 import { Linger, lingerEnabled, type LingerBounds, type LingerEnd } from './linger.js';
 import { invalidUtf8At } from './utf8.js';
 

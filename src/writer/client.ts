@@ -20,6 +20,17 @@ export interface AckGate {
 
 export type Durability = 'local' | 'replicated';
 
+/**
+ * The writer's lifecycle, one state at a time: open (taking writes), draining (what was accepted still commits,
+ * nothing new), closing (close sent; waiting for `closed`, then the thread's exit), closed (reported closed: its
+ * exit is expected), dead (crashed or reported fatal: everything pending failed).
+ */
+type Life =
+  | { s: 'open' | 'draining' }
+  | { s: 'closing'; closed: (v: { checkpointed: boolean }) => void; failed: (err: Error) => void }
+  | { s: 'closed' }
+  | { s: 'dead'; reason: string };
+
 interface Pending {
   resolve: (r: WriteResult) => void;
   reject: (e: AppError) => void;
@@ -35,16 +46,11 @@ export class WriterClient {
   private queuedIds: number[] = [];
   private queuedOps: WriteOp[] = [];
   private flushScheduled = false;
-  private accepting = true;
-  private dead: string | null = null;
-  private closed: ((v: { checkpointed: boolean }) => void) | null = null;
-  /** Fails a close() in progress when the writer dies instead of reporting `closed` (its final checkpoint failed). */
-  private closeFailed: ((err: Error) => void) | null = null;
+  private life: Life = { s: 'open' };
   private drainWaiters: (() => void)[] = [];
   /** Committed replicated writes the gate has not released yet (no longer in `pending`: the writer is done with them). */
   private held = 0;
-  /** Set once the writer reported `closed`: its exit is then expected. */
-  private finished = false;
+  /** Resolved by the thread's expected exit (after `closed`). */
   private exited: (() => void) | null = null;
   /** Called once if the writer thread dies or reports a fatal error. */
   onFatal: (reason: string) => void = () => {};
@@ -76,10 +82,12 @@ export class WriterClient {
           case 'ready':
             resolve(msg);
             break;
-          case 'closed':
-            this.finished = true;
-            this.closed?.({ checkpointed: msg.checkpointed });
+          case 'closed': {
+            const life = this.life;
+            this.life = { s: 'closed' };
+            if (life.s === 'closing') life.closed({ checkpointed: msg.checkpointed });
             break;
+          }
           case 'fatal':
             fail(`writer failed: ${msg.message}`);
             break;
@@ -89,8 +97,8 @@ export class WriterClient {
       this.worker.on('error', (err) => fail(`writer thread crashed: ${err.message}`));
       this.worker.on('exit', (code) => {
         // The thread posts `closed` and ends at once: 'exit' can be dispatched before that message. Read it first.
-        for (let q; !this.finished && (q = receiveMessageOnPort(this.port)); ) onMessage(q.message as Uint8Array);
-        if (this.finished) this.exited?.();
+        for (let q; this.life.s !== 'closed' && (q = receiveMessageOnPort(this.port)); ) onMessage(q.message as Uint8Array);
+        if (this.life.s === 'closed') this.exited?.();
         else fail(`writer thread exited (code ${code})`);
       });
     });
@@ -105,8 +113,8 @@ export class WriterClient {
   submit(op: WriteOp, opts: { durability?: Durability } = {}): Promise<WriteResult> {
     const durability = opts.durability ?? 'local';
     if (durability === 'replicated' && !this.gate) return Promise.reject(new AppError('durability_unavailable'));
-    if (this.dead) return Promise.reject(new AppError('unavailable', 'the writer is not running; the write was not applied'));
-    if (!this.accepting) return Promise.reject(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
+    if (this.life.s === 'dead') return Promise.reject(new AppError('unavailable', 'the writer is not running; the write was not applied'));
+    if (this.life.s !== 'open') return Promise.reject(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
     if (this.depth >= this.config.writeQueueMax) {
       m.overloaded.labels('write').inc();
       return Promise.reject(new AppError('overloaded', 'write queue is full, retry later', undefined, { 'Retry-After': '1' }));
@@ -132,7 +140,7 @@ export class WriterClient {
   };
 
   private send(): void {
-    if (this.queuedIds.length === 0 || this.dead) return;
+    if (this.queuedIds.length === 0 || this.life.s === 'dead') return;
     const bytes = pack({ t: 'write', ids: this.queuedIds, ops: this.queuedOps });
     this.queuedIds = [];
     this.queuedOps = [];
@@ -190,7 +198,7 @@ export class WriterClient {
 
   /** Stop taking new writes; everything already accepted still commits. */
   stopAccepting(): void {
-    this.accepting = false;
+    if (this.life.s === 'open') this.life = { s: 'draining' };
   }
 
   /** Resolves once every accepted write has been answered. */
@@ -209,11 +217,9 @@ export class WriterClient {
   async close(opts: { checkpoint: boolean }): Promise<{ checkpointed: boolean }> {
     this.stopAccepting();
     this.flush();
-    if (this.dead) throw new Error(this.dead);
-    const done = new Promise<{ checkpointed: boolean }>((resolve, reject) => {
-      this.closed = resolve;
-      this.closeFailed = reject;
-    });
+    if (this.life.s === 'dead') throw new Error(this.life.reason);
+    if (this.life.s !== 'draining') throw new Error(`writer close() while ${this.life.s}`);
+    const done = new Promise<{ checkpointed: boolean }>((closed, failed) => (this.life = { s: 'closing', closed, failed }));
     const bytes = pack({ t: 'close', checkpoint: opts.checkpoint });
     this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
     const exited = new Promise<void>((resolve) => (this.exited = resolve));
@@ -227,14 +233,16 @@ export class WriterClient {
   }
 
   private die(reason: string): void {
-    if (this.dead) return;
-    this.dead = reason;
+    const life = this.life;
+    if (life.s === 'dead') return;
+    this.life = { s: 'dead', reason };
     // The writer's transaction is atomic: a batch it did not report as committed did not commit.
     const err = new AppError('unavailable', 'the writer stopped; the write was not applied');
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.notifyDrained();
-    this.closeFailed?.(new Error(reason));
+    // A close() in progress fails (the writer died instead of reporting `closed`, e.g. its final checkpoint failed).
+    if (life.s === 'closing') life.failed(new Error(reason));
     this.onFatal(reason);
   }
 }

@@ -1,0 +1,87 @@
+// What every resource's handlers share: validation into typed data, a read through the readers, a write through
+// the writer (with its durability), and reading a JSON body.
+import type { HttpRequest } from 'uWebSockets.js';
+import type { z } from 'zod';
+import type { Readers } from '../../readers/pool.js';
+import type { Config } from '../../shared/config.js';
+import { AppError } from '../../shared/errors.js';
+import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../shared/protocol.js';
+import type { WriterClient } from '../../writer/client.js';
+import { contentTypeError } from '../content-type.js';
+import { parseJson, readBody, type Exchange } from '../exchange.js';
+import { preferenceApplied, requestDurability, type Durability } from '../prefer.js';
+import { issueDetails } from '../schemas.js';
+import type { ServiceState } from '../state.js';
+
+export interface RouteDeps {
+  config: Config;
+  writer: WriterClient;
+  readers: Readers;
+  state: ServiceState;
+}
+
+export type Dur = { durability: Durability; explicit: boolean };
+export type WriteReply = (r: WriteResult, headers?: Record<string, string>) => void;
+
+/** `value` parsed by `schema`, or a 400 validation_failed naming `where` (body, query, id, ...). */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new AppError('validation_failed', `invalid ${where}`, issueDetails(r.error, where));
+  return r.data;
+}
+
+export function routeKit({ config, writer, readers, state }: RouteDeps) {
+  const read = (ex: Exchange, op: ReadOp, status = 200) => {
+    const reply = (body: ReadResult) => {
+      if (body === null) ex.error(new AppError('not_found', notFoundMessage(op)));
+      else ex.json(status, body);
+    };
+    const r = readers.run(op);
+    if (typeof r === 'string' || r === null) reply(r);
+    else {
+      ex.goAsync();
+      r.then(reply, ex.fail);
+    }
+  };
+
+  /** The write's durability, from Prefer or DEFAULT_DURABILITY (read while `req` is valid). */
+  const durability = (req: HttpRequest): Dur => requestDurability(req, config.defaultDurability, config.replication !== null);
+
+  const write = (ex: Exchange, op: WriteOp, d: Dur, reply: WriteReply) => {
+    if (state.writesRefused) throw new AppError('replication_down', state.writesRefused, undefined, { 'Retry-After': '5' });
+    ex.goAsync();
+    const applied = preferenceApplied(d);
+    writer.submit(op, { durability: d.durability }).then((r) => reply(r, applied), ex.fail);
+  };
+
+  /** Runs `then` with the parsed JSON body; failures become error replies. */
+  const withBody = (ex: Exchange, req: HttpRequest, empty: unknown, then: (body: unknown) => void) => {
+    const type = req.getHeader('content-type');
+    readBody(ex, req, config.maxBodyBytes, (bytes) => {
+      try {
+        // Checked once the body is read (the connection stays usable), and only for a body: an empty
+        // increment means `by: 1` whatever type a client library puts on it.
+        const refused = bytes.length > 0 ? contentTypeError(type) : null;
+        if (refused) throw refused;
+        then(parseJson(bytes, empty));
+      } catch (err) {
+        ex.error(err);
+      }
+    });
+  };
+
+  return { read, durability, write, withBody };
+}
+
+export type RouteKit = ReturnType<typeof routeKit>;
+
+function notFoundMessage(op: ReadOp): string {
+  switch (op.q) {
+    case 'product':
+      return `product ${op.id} not found`;
+    case 'counter':
+      return `counter ${op.name} not found`;
+    default:
+      return 'not found';
+  }
+}
