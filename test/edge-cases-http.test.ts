@@ -30,7 +30,8 @@ async function rawHead(s: Running, head: string) {
   conn.write(Buffer.from(head, 'latin1'));
   try {
     const r = await conn.response();
-    return { status: r.status, body: r.body ? r.json() : undefined, closed: conn.closed };
+    // uWS's own answers are HTML pages, not JSON.
+    return { status: r.status, body: r.by === 'server' && r.body ? r.json() : undefined, closed: conn.closed };
   } finally {
     conn.destroy();
   }

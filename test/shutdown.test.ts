@@ -1,6 +1,9 @@
 // Shutdown under load: SIGTERM mid-burst must lose no acknowledged write and exit 0 within Cloud Run's 10 s;
-// a second signal exits at once.
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+// a second signal exits at once. Per reader mode, draining: requests on open keep-alive connections get 503
+// unavailable with Connection: close, /readyz 503, the listen socket closes, and the write in flight still commits.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { READER_MODES } from './helpers/api.js';
+import { connectionRefused, rawConnect, rawRequest, type RawConn } from './helpers/raw-http.js';
 import { killAll, metric, req, startServer, type Running } from './helpers/server.js';
 import { logLines, waitFor, waitForOutput } from './helpers/wait.js';
 
@@ -174,5 +177,71 @@ describe('SIGTERM during a write burst', () => {
     expect(lines.some((l) => l.level >= 50 && /shutdown|drain/i.test(l.msg))).toBe(true);
     expect(logLines(s, 'shutdown complete')).toEqual([]);
     expect((((await pending) as { status?: number }).status ?? 0)).not.toBe(200);
+  });
+});
+
+describe.each(READER_MODES)('API with READERS=%i (%s)', (readers, _mode) => {
+  describe('draining (SIGTERM with a write in flight)', () => {
+    let d: Running;
+    const conns: RawConn[] = [];
+    beforeAll(async () => {
+      d = await startServer({ env: { READERS: String(readers), TEST_WRITER_DELAY_MS: '2500' } });
+    });
+    afterAll(async () => {
+      for (const c of conns) c.destroy();
+      await d?.stop('SIGKILL');
+    });
+
+    it('answers new requests on open connections with 503 unavailable + Connection: close, /readyz 503, and still commits the in-flight write', async () => {
+      // Keep-alive connections opened (and proven live) before the signal.
+      const open = async () => {
+        const c = await rawConnect(d.port);
+        conns.push(c);
+        c.write(rawRequest('GET', '/healthz'));
+        expect((await c.response()).status).toBe(200);
+        expect(c.isClosed()).toBe(false);
+        return c;
+      };
+      const [ready, read, write, health, inflight] = await Promise.all([open(), open(), open(), open(), open()]);
+
+      inflight.write(rawRequest('POST', '/products', JSON.stringify({ name: 'in-flight', price: 1 })));
+      await waitFor(async () => (await metric(d.url, 'writer_queue_depth')) === 1, 'the write to be queued');
+      const inflightReply = inflight.response(15_000);
+
+      d.proc.kill('SIGTERM');
+      await waitForOutput(d, /"msg":"draining"/);
+
+      ready!.write(rawRequest('GET', '/readyz'));
+      const rz = await ready!.response();
+      expect(rz.status).toBe(503);
+      expect(rz.json()).toMatchObject({ status: 'draining' });
+
+      read!.write(rawRequest('GET', '/products/1'));
+      const rr = await read!.response();
+      expect(rr.status).toBe(503);
+      expect(rr.json()).toMatchObject({ error: { code: 'unavailable' } });
+      expect(rr.headers.connection).toBe('close');
+      expect(rr.headers['x-content-type-options']).toBe('nosniff');
+      await read!.closed;
+
+      write!.write(rawRequest('POST', '/counters/late/increment'));
+      const wr = await write!.response();
+      expect(wr.status).toBe(503);
+      expect(wr.json()).toMatchObject({ error: { code: 'unavailable' } });
+      expect(wr.headers.connection).toBe('close');
+      await write!.closed;
+
+      health!.write(rawRequest('GET', '/healthz'));
+      expect((await health!.response()).status).toBe(200);
+
+      // The listen socket is closed: a new connection is refused.
+      expect(await connectionRefused(d.port)).toBe(true);
+
+      // The write accepted before the signal is answered with its result, not dropped.
+      const ir = await inflightReply;
+      expect(ir.status).toBe(201);
+      expect(ir.json()).toMatchObject({ name: 'in-flight' });
+      expect(await d.exited).toBe(0);
+    });
   });
 });

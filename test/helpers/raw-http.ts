@@ -8,13 +8,20 @@ export interface RawResponse {
   headers: Record<string, string>;
   body: string;
   json(): any;
+  /** `server`: a route ran (the server's answers carry X-Request-Id); `uWS`: its parser answered before any route. */
+  by: 'server' | 'uWS';
+  /** A chunked body the close cut off (no last chunk): `body` is what arrived of it. */
+  truncated: boolean;
 }
 
 export interface RawConn {
   socket: net.Socket;
   /** Writes bytes as they are; nothing is added. */
   write(data: string | Buffer): void;
-  /** The next complete response on this connection (Content-Length framed or chunked). */
+  /**
+   * The next complete response on this connection (Content-Length framed, chunked, or, for uWS's own pages that
+   * carry neither, up to the close). Rejects if the connection closes first, or cuts a chunked body short.
+   */
   response(timeoutMs?: number): Promise<RawResponse>;
   /** Resolves once the peer closed the connection (or it errored). */
   readonly closed: Promise<void>;
@@ -22,6 +29,54 @@ export interface RawConn {
   /** Everything received and not yet taken by response(), as latin1 text (for answers that never complete). */
   received(): string;
   destroy(): void;
+}
+
+/**
+ * The response at the start of `buf` and the bytes it takes, or null while it is incomplete. `ended`: no more
+ * bytes will come. An answer with neither Content-Length nor chunking but `Connection: close` (uWS's own error
+ * pages) runs to the end of the connection, so it is complete only once ended; so is a chunked answer the close
+ * cut short (truncated: a lingering 413 closed at its bound).
+ */
+export function parseResponse(buf: Buffer, ended = false): { response: RawResponse; used: number } | null {
+  const end = buf.indexOf('\r\n\r\n');
+  if (end < 0) return null;
+  const head = buf.subarray(0, end).toString('latin1').split('\r\n');
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head[0] ?? '')?.[1]);
+  const headers: Record<string, string> = {};
+  for (const line of head.slice(1)) {
+    const i = line.indexOf(':');
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  const answer = (body: Buffer, used: number, truncated = false) => {
+    const text = body.toString('utf8');
+    const by: RawResponse['by'] = 'x-request-id' in headers ? 'server' : 'uWS';
+    return { response: { status, headers, body: text, json: () => JSON.parse(text), by, truncated }, used };
+  };
+  const rest = buf.subarray(end + 4);
+  if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+    const chunked = dechunk(rest);
+    if (chunked.complete) return answer(chunked.body, end + 4 + chunked.used);
+    return ended ? answer(chunked.body, buf.length, true) : null;
+  }
+  if (headers['content-length'] === undefined && /^close$/i.test(headers.connection ?? '')) {
+    return ended ? answer(rest, buf.length) : null;
+  }
+  const len = Number(headers['content-length'] ?? 0);
+  if (rest.length < len) return null;
+  return answer(rest.subarray(0, len), end + 4 + len);
+}
+
+/** Every complete response in `buf`, in order, and the bytes after the last one (latin1). */
+export function parseResponses(buf: Buffer, ended = false): { responses: RawResponse[]; leftover: string } {
+  const responses: RawResponse[] = [];
+  let at = 0;
+  for (;;) {
+    const r = parseResponse(buf.subarray(at), ended);
+    if (!r) break;
+    responses.push(r.response);
+    at += r.used;
+  }
+  return { responses, leftover: buf.subarray(at).toString('latin1') };
 }
 
 export function rawConnect(port: number, host = '127.0.0.1'): Promise<RawConn> {
@@ -45,30 +100,6 @@ export function rawConnect(port: number, host = '127.0.0.1'): Promise<RawConn> {
       wake?.();
     });
 
-    const tryParse = (): RawResponse | null => {
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return null;
-      const head = buf.subarray(0, end).toString('latin1').split('\r\n');
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head[0] ?? '')?.[1]);
-      const headers: Record<string, string> = {};
-      for (const line of head.slice(1)) {
-        const i = line.indexOf(':');
-        if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
-      }
-      if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
-        const chunked = dechunk(buf.subarray(end + 4));
-        if (!chunked) return null;
-        buf = buf.subarray(end + 4 + chunked.used);
-        const body = chunked.body.toString('utf8');
-        return { status, headers, body, json: () => JSON.parse(body) };
-      }
-      const len = Number(headers['content-length'] ?? 0);
-      if (buf.length < end + 4 + len) return null;
-      const body = buf.subarray(end + 4, end + 4 + len).toString('utf8');
-      buf = buf.subarray(end + 4 + len);
-      return { status, headers, body, json: () => JSON.parse(body) };
-    };
-
     const conn: RawConn = {
       socket,
       write: (data) => void socket.write(data),
@@ -79,11 +110,12 @@ export function rawConnect(port: number, host = '127.0.0.1'): Promise<RawConn> {
             rej(new Error(`no complete response within ${timeoutMs} ms; got ${JSON.stringify(buf.toString('latin1'))}`));
           }, timeoutMs);
           const check = () => {
-            const r = tryParse();
-            if (r) {
+            const r = parseResponse(buf, closed);
+            if (r && !r.response.truncated) {
+              buf = buf.subarray(r.used);
               clearTimeout(timer);
               wake = null;
-              res(r);
+              res(r.response);
             } else if (closed) {
               clearTimeout(timer);
               wake = null;
@@ -104,17 +136,27 @@ export function rawConnect(port: number, host = '127.0.0.1'): Promise<RawConn> {
   });
 }
 
-/** A complete chunked body at the start of `b` (no trailers), or null while it is incomplete. */
-function dechunk(b: Buffer): { body: Buffer; used: number } | null {
+/**
+ * The chunked body at the start of `b` (no trailers): complete with the bytes it takes, or, while incomplete,
+ * what arrived of it so far.
+ */
+function dechunk(b: Buffer): { body: Buffer; used: number; complete: boolean } {
   const parts: Buffer[] = [];
+  const partial = () => ({ body: Buffer.concat(parts), used: b.length, complete: false });
   let at = 0;
   for (;;) {
     const eol = b.indexOf('\r\n', at);
-    if (eol < 0) return null;
+    if (eol < 0) return partial();
     const size = parseInt(b.subarray(at, eol).toString('latin1'), 16);
     if (Number.isNaN(size)) throw new Error(`bad chunk size line ${JSON.stringify(b.subarray(at, eol).toString('latin1'))}`);
-    if (b.length < eol + 2 + size + 2) return null;
-    if (size === 0) return { body: Buffer.concat(parts), used: eol + 4 };
+    if (size === 0) {
+      if (b.length < eol + 4) return partial();
+      return { body: Buffer.concat(parts), used: eol + 4, complete: true };
+    }
+    if (b.length < eol + 2 + size + 2) {
+      parts.push(b.subarray(eol + 2, Math.min(b.length, eol + 2 + size)));
+      return partial();
+    }
     parts.push(b.subarray(eol + 2, eol + 2 + size));
     at = eol + 2 + size + 2;
   }
