@@ -67,7 +67,7 @@ async function render(jsonPath: string): Promise<number> {
   const name = path.basename(jsonPath, '.json');
   record.charts = await writeCharts(record.scenarios, path.dirname(jsonPath), name);
   fs.writeFileSync(jsonPath, JSON.stringify(record, null, 1) + '\n');
-  fs.writeFileSync(RESULTS_MD, renderMarkdown(record, path.relative(path.dirname(RESULTS_MD), jsonPath)) + '\n');
+  writeResultsMd(renderMarkdown(record, path.relative(path.dirname(RESULTS_MD), jsonPath)));
   process.stderr.write(`report: ${RESULTS_MD} (from ${jsonPath})\n`);
   return 0;
 }
@@ -130,7 +130,7 @@ async function main(): Promise<number> {
   progress(`results: ${jsonPath}`);
   for (const c of Object.values(record.charts)) progress(`chart:   ${path.join(outDir, c)}`);
   if (args.md) {
-    fs.writeFileSync(RESULTS_MD, renderMarkdown(record, path.relative(path.dirname(RESULTS_MD), jsonPath)) + '\n');
+    writeResultsMd(renderMarkdown(record, path.relative(path.dirname(RESULTS_MD), jsonPath)));
     progress(`report:  ${RESULTS_MD}`);
   }
   fs.rmSync(work, { recursive: true, force: true });
@@ -154,3 +154,15 @@ main().then(
     process.exit(1);
   },
 );
+
+/**
+ * Sections other scripts or paired comparisons add below APPENDIX_MARK (bench:durability, the runtime upgrade's
+ * before/after) describe other runs: a render of the suite keeps them.
+ */
+const APPENDIX_MARK = '<!-- appendix: kept when the suite re-renders this file -->';
+
+function writeResultsMd(suite: string): void {
+  const old = fs.existsSync(RESULTS_MD) ? fs.readFileSync(RESULTS_MD, 'utf8') : '';
+  const at = old.indexOf(APPENDIX_MARK);
+  fs.writeFileSync(RESULTS_MD, suite + '\n' + (at >= 0 ? `\n${old.slice(at)}` : ''));
+}

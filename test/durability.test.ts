@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { killAndRestore } from './helpers/durability.js';
 import { missingTools } from './helpers/gcs.js';
 import { startLatencyProxy, type LatencyProxy } from './helpers/latency-proxy.js';
-import { useReplica } from './helpers/replica.js';
+import { readDb, restoreWithCli, useReplica } from './helpers/replica.js';
 import { metric, req, runToExit, startServer, tempDir, type Running } from './helpers/server.js';
 import { logLines } from './helpers/wait.js';
 
@@ -142,6 +142,49 @@ describe.skipIf(skip)('durability=replicated', () => {
     } finally {
       clearTimeout(resume);
       proxy!.resume();
+    }
+  });
+
+  it('SIGTERM with replicated writes in flight: each is answered (201 confirmed, or 504/503), none hangs, exit 0, every 201 is in the replica', async () => {
+    const url = 'gs://durability/sigterm';
+    const s = await replica.start({ env: await viaProxy(url) });
+    proxy!.delayMs = 30;
+    try {
+      const acked: number[] = [];
+      const statuses: Record<string, number> = {};
+      let stopping = false;
+      let n = 0;
+      const clients = Array.from({ length: 32 }, async () => {
+        while (!stopping) {
+          try {
+            const r = await req(s.url, 'POST', '/products', { name: `t-${n++}`, price: 1 }, REPLICATED);
+            statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+            if (r.status === 201) acked.push(r.body.id as number);
+            else expect(['replication_timeout', 'unavailable']).toContain(r.body.error.code);
+          } catch {
+            // The listen socket closed: this request was never accepted.
+            statuses.refused = (statuses.refused ?? 0) + 1;
+            break;
+          }
+        }
+      });
+      await new Promise((res) => setTimeout(res, 1500));
+      const t0 = performance.now();
+      s.proc.kill('SIGTERM');
+      const code = await s.exited;
+      const exitMs = performance.now() - t0;
+      stopping = true;
+      await Promise.all(clients);
+      const [draining] = logLines(s, 'draining');
+      console.log(`SIGTERM under replicated writes: in flight at SIGTERM ${String(draining?.writeQueue)}, statuses ${JSON.stringify(statuses)}, exit ${code} after ${exitMs.toFixed(0)} ms`);
+      expect(code).toBe(0);
+      expect(exitMs).toBeLessThan(8000);
+      expect(acked.length).toBeGreaterThan(20);
+      const restored = readDb((await restoreWithCli(replica.gcs, url)).dbPath);
+      expect(restored.integrity).toBe('ok');
+      expect(acked.filter((id) => !restored.products.has(id))).toEqual([]);
+    } finally {
+      proxy!.delayMs = 0;
     }
   });
 
