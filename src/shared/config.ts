@@ -144,6 +144,10 @@ const REPLICATION = {
   restartDelayMs: setting('LITESTREAM_RESTART_DELAY_MS', int(0, 600_000).default(1000)),
   /** Longest a `durability=replicated` write waits, from its commit, for the replica to confirm it (then 504). */
   replicationTimeoutMs: setting('REPLICATION_TIMEOUT_MS', int(100, 600_000).default(5000)),
+  /** Writer lease (src/replication/lease.ts, not wired in yet): how often the holder rewrites `<path>/lease.json`. */
+  leaseRenewMs: setting('LEASE_RENEW_MS', int(50, 600_000).default(3000)),
+  /** How long a lease stays valid after its last renewal; a contender waits TTL + TTL/5 of an unchanged lease. */
+  leaseTtlMs: setting('LEASE_TTL_MS', int(200, 3_600_000).default(15_000)),
 };
 
 type ReplicationTable = Parsed<typeof REPLICATION>;
@@ -193,6 +197,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     const socketPath = path.resolve(r.socketPath ?? path.join(path.dirname(dbPath), `.${path.basename(dbPath)}-litestream.sock`));
     if (Buffer.byteLength(socketPath) > 107) {
       throw new ConfigError(`invalid configuration: LITESTREAM_SOCKET=${JSON.stringify(socketPath)}: a Unix socket path must be at most 107 bytes`);
+    }
+    // The holder counts TTL - TTL/5 from each renewal's start: a renewal must come well inside that.
+    if (r.leaseRenewMs * 2 > r.leaseTtlMs) {
+      throw new ConfigError(`invalid configuration: LEASE_RENEW_MS=${r.leaseRenewMs} must be at most half of LEASE_TTL_MS=${r.leaseTtlMs}`);
     }
     replication = Object.freeze({ ...r, replicaUrl: r.replicaUrl, socketPath });
   } else if (server.defaultDurability === 'replicated') {

@@ -1,0 +1,267 @@
+// The writer lease (issue 16, point 1): one object, `<replica path>/lease.json`, beside the replica in the bucket
+// (Litestream only touches `<path>/ltx/`). Every write to it is conditional on the generation its writer last saw,
+// so of two contenders at most one succeeds and the other gets 412. Nothing compares clocks across hosts: the
+// holder counts its validity from the start of its last successful write, a contender counts a lease as expired
+// only after it saw the same generation unchanged for TTL + margin, both on their own monotonic clock.
+// Not wired into the server yet: see docs/lease.md.
+import { performance } from 'node:perf_hooks';
+import { Storage, type File } from '@google-cloud/storage';
+
+export interface LeaseBody {
+  /** +1 on every acquisition: a fencing token for whatever the holder writes. */
+  epoch: number;
+  owner: string;
+  /** True once the holder gave the lease up: a contender may take it at once. */
+  released: boolean;
+  /** Litestream TXID the holder declared at release (null until then): the next holder restores to it first. */
+  lastTxid: string | null;
+}
+export interface LeaseRead {
+  generation: string;
+  body: LeaseBody;
+}
+export type AcquireResult =
+  | { acquired: true; epoch: number; generation: string }
+  | { acquired: false; holder: LeaseBody | null; reason: 'held' | 'contended'; waitMs: number };
+export type LostReason = 'superseded' | 'expired';
+
+/** 412: someone else wrote the lease since we last saw it. */
+export class LeaseConflictError extends Error {
+  override name = 'LeaseConflictError';
+}
+/** The write or read failed for another reason (network, timeout, 5xx, permissions): its outcome is unknown. */
+export class LeaseUnknownError extends Error {
+  override name = 'LeaseUnknownError';
+  constructor(
+    message: string,
+    readonly status: number | string | undefined,
+    options?: { cause: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface LeaseOptions {
+  /** `gs://bucket/path`: the replica URL; the lease is `<path>/lease.json`. */
+  replicaUrl: string;
+  /** This process, unique per start (e.g. instance id + pid + random). */
+  owner: string;
+  ttlMs: number;
+  renewMs: number;
+  /** Slack for pauses and clock-rate drift, on both sides; default TTL / 5. */
+  marginMs?: number;
+  /** Default: application default credentials, or STORAGE_EMULATOR_HOST; never auto-retried (see conditional()). */
+  storage?: Storage;
+  /** Monotonic milliseconds; tests may pass a fake. */
+  now?: () => number;
+  onLost?: (reason: LostReason) => void;
+}
+
+/** `gs://bucket/a/b` -> { bucket, object: 'a/b/lease.json' }. */
+export function leaseLocation(replicaUrl: string): { bucket: string; object: string } {
+  const m = /^gs:\/\/([^/]+)\/?(.*)$/.exec(replicaUrl);
+  if (!m) throw new Error(`the writer lease needs a gs:// replica URL, not ${JSON.stringify(replicaUrl)}`);
+  const prefix = m[2]!.replace(/\/+$/, '');
+  return { bucket: m[1]!, object: prefix ? `${prefix}/lease.json` : 'lease.json' };
+}
+
+function classify(err: unknown, what: string): Error {
+  const code = (err as { code?: number | string }).code;
+  if (code === 412) return new LeaseConflictError(`${what}: the lease changed since it was read (412)`);
+  return new LeaseUnknownError(`${what}: ${(err as Error).message ?? String(err)}`, code, { cause: err });
+}
+
+export class WriterLease {
+  readonly file: File;
+  readonly owner: string;
+  readonly ttlMs: number;
+  readonly renewMs: number;
+  readonly marginMs: number;
+  private readonly now: () => number;
+  private readonly onLost: (reason: LostReason) => void;
+  /** Held: the generation of our last confirmed write, and its epoch. */
+  private mine: { generation: string; epoch: number } | null = null;
+  private until = 0;
+  /** As a contender: the generation we saw and when (our clock) we first saw it. */
+  private seen: { generation: string; since: number } | null = null;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private inflight: Promise<void> | null = null;
+
+  constructor(opts: LeaseOptions) {
+    const { bucket, object } = leaseLocation(opts.replicaUrl);
+    // A retried conditional write whose first attempt landed would get 412 and read as a loss: no auto-retry,
+    // the renew loop is the retry.
+    const storage = opts.storage ?? new Storage({ retryOptions: { autoRetry: false } });
+    this.file = storage.bucket(bucket).file(object);
+    this.owner = opts.owner;
+    this.ttlMs = opts.ttlMs;
+    this.renewMs = opts.renewMs;
+    this.marginMs = opts.marginMs ?? Math.round(opts.ttlMs / 5);
+    if (this.renewMs >= this.ttlMs - this.marginMs) throw new Error(`lease renew interval ${this.renewMs} ms must be below TTL - margin (${this.ttlMs - this.marginMs} ms)`);
+    this.now = opts.now ?? (() => performance.now());
+    this.onLost = opts.onLost ?? (() => {});
+  }
+
+  get held(): boolean {
+    return this.mine !== null;
+  }
+  get epoch(): number | null {
+    return this.mine?.epoch ?? null;
+  }
+  /** Local monotonic time until which we may act as the writer (start of last good write + TTL - margin); 0 if not held. */
+  get validUntil(): number {
+    return this.mine ? this.until : 0;
+  }
+
+  /** The lease object now, or null if there is none. */
+  async read(): Promise<LeaseRead | null> {
+    // Metadata, then the body of exactly that generation: a write in between makes the download 404; read again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let generation: string;
+      try {
+        const [md] = await this.file.getMetadata();
+        generation = String(md.generation);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 404) return null;
+        throw classify(err, 'read lease');
+      }
+      try {
+        const [buf] = await this.file.bucket.file(this.file.name, { generation }).download();
+        return { generation, body: parseBody(buf.toString('utf8')) };
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 404) throw classify(err, 'read lease');
+      }
+    }
+    throw new LeaseUnknownError('read lease: it kept changing between metadata and body', undefined);
+  }
+
+  /**
+   * Takes the lease if there is none, it was released, or its generation stayed unchanged for TTL + margin on
+   * our clock since we first saw it (call this repeatedly: each call observes). Throws LeaseUnknownError when
+   * the bucket cannot be reached (the lease is then not held: an unknown create simply ages and is taken over later).
+   */
+  async tryAcquire(): Promise<AcquireResult> {
+    if (this.mine) return { acquired: true, epoch: this.mine.epoch, generation: this.mine.generation };
+    const cur = await this.read();
+    const t = this.now();
+    if (cur && !cur.body.released) {
+      if (this.seen?.generation !== cur.generation) this.seen = { generation: cur.generation, since: t };
+      const waitMs = this.seen.since + this.ttlMs + this.marginMs - t;
+      if (waitMs > 0) return { acquired: false, holder: cur.body, reason: 'held', waitMs };
+    }
+    const epoch = (cur?.body.epoch ?? 0) + 1;
+    try {
+      const generation = await this.write({ epoch, owner: this.owner, released: false, lastTxid: null }, cur?.generation ?? 0);
+      this.hold(generation, epoch, t);
+      return { acquired: true, epoch, generation };
+    } catch (err) {
+      if (!(err instanceof LeaseConflictError)) throw err;
+      this.seen = null; // someone else got in first: watch their generation from now on
+      return { acquired: false, holder: cur?.body ?? null, reason: 'contended', waitMs: this.ttlMs + this.marginMs };
+    }
+  }
+
+  /** One renewal: extends validUntil, or on 412 marks the lease lost (onLost('superseded')) and throws. */
+  renew(): Promise<void> {
+    this.inflight = this.renewOnce().finally(() => (this.inflight = null));
+    return this.inflight;
+  }
+
+  private async renewOnce(): Promise<void> {
+    const mine = this.mine;
+    if (!mine) throw new LeaseConflictError('renew: the lease is not held');
+    const t = this.now();
+    const body: LeaseBody = { epoch: mine.epoch, owner: this.owner, released: false, lastTxid: null };
+    try {
+      const generation = await this.write(body, mine.generation);
+      if (this.mine === mine) this.hold(generation, mine.epoch, t); // else: released or lost meanwhile
+    } catch (err) {
+      if (err instanceof LeaseConflictError && (await this.adoptOwnWrite(mine))) return this.renewOnce();
+      if (this.mine !== mine) throw err;
+      if (err instanceof LeaseConflictError) this.lose('superseded');
+      else if (this.now() >= this.until) this.lose('expired');
+      throw err;
+    }
+  }
+
+  /** Gives the lease up with a conditional write (released: true): a stale holder's release gets 412, nothing is clobbered. */
+  async release(lastTxid: string | null): Promise<void> {
+    const mine = this.mine;
+    if (!mine) throw new LeaseConflictError('release: the lease is not held');
+    this.stop();
+    await this.inflight?.catch(() => {}); // a renewal in flight moves our generation: release from where it lands
+    const last = this.mine;
+    this.mine = null;
+    if (!last) throw new LeaseConflictError('release: the lease was lost during a renewal');
+    await this.write({ epoch: last.epoch, owner: this.owner, released: true, lastTxid }, last.generation);
+  }
+
+  /** Renews every renewMs until stop(), release() or loss; failed renewals are retried until validUntil passes. */
+  start(): void {
+    if (this.renewTimer || !this.mine) return;
+    const tick = () => {
+      this.renewTimer = setTimeout(() => {
+        this.renew().then(tick, () => (this.mine ? tick() : undefined));
+      }, this.renewMs);
+      this.renewTimer.unref();
+    };
+    tick();
+  }
+
+  stop(): void {
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.renewTimer = this.expiryTimer = null;
+  }
+
+  private hold(generation: string, epoch: number, startedAt: number): void {
+    this.mine = { generation, epoch };
+    this.until = startedAt + this.ttlMs - this.marginMs;
+    this.seen = null;
+    // A renewal that hangs must not keep us writing past validUntil: the loss fires on our clock regardless.
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = setTimeout(() => this.mine && this.now() >= this.until && this.lose('expired'), Math.max(0, this.until - this.now()) + 1);
+    this.expiryTimer.unref();
+  }
+
+  private lose(reason: LostReason): void {
+    if (!this.mine) return;
+    this.stop();
+    this.mine = null;
+    this.onLost(reason);
+  }
+
+  /** After a renewal of unknown outcome, the object may carry our own write: same owner and epoch, so adopt it. */
+  private async adoptOwnWrite(mine: { generation: string; epoch: number }): Promise<boolean> {
+    const cur = await this.read().catch(() => null);
+    if (!cur || this.mine !== mine || cur.generation === mine.generation) return false;
+    if (cur.body.owner !== this.owner || cur.body.epoch !== mine.epoch || cur.body.released) return false;
+    mine.generation = cur.generation;
+    return true;
+  }
+
+  /** A multipart upload (resumable: false) with ifGenerationMatch; returns the new generation. */
+  private async write(body: LeaseBody, ifGenerationMatch: string | number): Promise<string> {
+    const file = this.file.bucket.file(this.file.name); // its own metadata: writes may overlap (renew vs release)
+    try {
+      await file.save(JSON.stringify(body), {
+        resumable: false,
+        contentType: 'application/json',
+        metadata: { cacheControl: 'no-store' },
+        preconditionOpts: { ifGenerationMatch: Number(ifGenerationMatch) },
+      });
+    } catch (err) {
+      throw classify(err, 'write lease');
+    }
+    return String(file.metadata.generation);
+  }
+}
+
+function parseBody(text: string): LeaseBody {
+  const b = JSON.parse(text) as Partial<LeaseBody>;
+  if (typeof b.epoch !== 'number' || typeof b.owner !== 'string' || typeof b.released !== 'boolean') {
+    throw new LeaseUnknownError(`read lease: not a lease body: ${text.slice(0, 200)}`, undefined);
+  }
+  return { epoch: b.epoch, owner: b.owner, released: b.released, lastTxid: b.lastTxid ?? null };
+}

@@ -1,0 +1,174 @@
+// The writer lease (src/replication/lease.ts) against a real fake-gcs-server through the official client: who may
+// acquire, when a takeover is allowed (on the contender's own clock only), that a stale holder can neither renew
+// nor release over a new one, and, for contrast, that the same writes without the generation precondition clobber.
+import { performance } from 'node:perf_hooks';
+import { Storage } from '@google-cloud/storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LeaseConflictError, leaseLocation, LeaseUnknownError, WriterLease, type LeaseBody, type LostReason } from '../src/replication/lease.js';
+import { FAKE_GCS_BIN, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const missing = FAKE_GCS_BIN ? '' : 'fake-gcs-server not installed: go install github.com/fsouza/fake-gcs-server@v1.56.1';
+if (missing && process.env.CI === 'true') throw new Error(`CI=true: ${missing}`);
+
+const TTL = 600;
+const MARGIN = 120; // the default, TTL / 5
+const RENEW = 150;
+const BUCKET = 'lease-test';
+
+describe.skipIf(missing)('writer lease in Cloud Storage (fake-gcs-server)', () => {
+  let gcs: Gcs;
+  let storage: Storage;
+  let n = 0;
+  /** A fresh replica path per test, so tests do not see each other's lease. */
+  const url = () => `gs://${BUCKET}/db${++n}`;
+  const lease = (replicaUrl: string, owner: string, onLost?: (r: LostReason) => void) =>
+    new WriterLease({ replicaUrl, owner, ttlMs: TTL, renewMs: RENEW, storage, onLost });
+  const rawFile = (replicaUrl: string) => storage.bucket(BUCKET).file(leaseLocation(replicaUrl).object);
+  const rawSave = (replicaUrl: string, body: LeaseBody, ifGenerationMatch?: string) =>
+    rawFile(replicaUrl).save(JSON.stringify(body), {
+      resumable: false,
+      ...(ifGenerationMatch === undefined ? {} : { preconditionOpts: { ifGenerationMatch: Number(ifGenerationMatch) } }),
+    });
+
+  beforeAll(async () => {
+    gcs = await startGcs();
+    await gcs.createBucket(BUCKET);
+    storage = new Storage({ apiEndpoint: `http://${gcs.host}`, projectId: 'test', retryOptions: { autoRetry: false } });
+  });
+  afterAll(stopAllGcs);
+
+  it('lives at <replica path>/lease.json, beside ltx/', () => {
+    expect(leaseLocation('gs://b-1/app/db')).toEqual({ bucket: 'b-1', object: 'app/db/lease.json' });
+    expect(leaseLocation('gs://b-1/app/db/')).toEqual({ bucket: 'b-1', object: 'app/db/lease.json' });
+    expect(() => leaseLocation('file:///tmp/x')).toThrow(/gs:\/\//);
+  });
+
+  it('is created when absent, with epoch 1, and read back with its generation', async () => {
+    const u = url();
+    const a = lease(u, 'a');
+    expect(await a.read()).toBeNull();
+    const t0 = performance.now();
+    const r = await a.tryAcquire();
+    expect(r).toMatchObject({ acquired: true, epoch: 1 });
+    expect(a.held).toBe(true);
+    expect(a.validUntil).toBeGreaterThan(t0 + TTL - MARGIN - 1);
+    expect(a.validUntil).toBeLessThanOrEqual(performance.now() + TTL - MARGIN);
+    expect(await a.read()).toEqual({ generation: r.acquired && r.generation, body: { epoch: 1, owner: 'a', released: false, lastTxid: null } });
+    expect(await gcs.list(BUCKET, `db${n}/`)).toEqual([`db${n}/lease.json`]);
+  });
+
+  it('cannot be taken by a second contender while the holder renews (2.5 x TTL of polling)', async () => {
+    const u = url();
+    const a = lease(u, 'a');
+    const b = lease(u, 'b');
+    expect((await a.tryAcquire()).acquired).toBe(true);
+    a.start();
+    const until = performance.now() + 2.5 * TTL;
+    let polls = 0;
+    while (performance.now() < until) {
+      const r = await b.tryAcquire();
+      expect(r).toMatchObject({ acquired: false, reason: 'held', holder: { owner: 'a', epoch: 1 } });
+      polls++;
+      await sleep(40);
+    }
+    expect(polls).toBeGreaterThan(10);
+    expect(a.held).toBe(true);
+    expect((await a.read())!.body.epoch).toBe(1); // renewals keep the epoch
+    await a.release('1');
+  });
+
+  it('is taken over only after its generation stayed unchanged for TTL + margin on the contender clock; epoch + 1', async () => {
+    const u = url();
+    const a = lease(u, 'a');
+    const b = lease(u, 'b');
+    await a.tryAcquire(); // then a "dies": no renewals, no release
+    const first = await b.tryAcquire();
+    const seenAt = performance.now();
+    expect(first).toMatchObject({ acquired: false, reason: 'held' });
+    expect(first.acquired === false && first.waitMs).toBeGreaterThan(TTL + MARGIN - 50);
+    let r = first;
+    while (!r.acquired) {
+      await sleep(30);
+      r = await b.tryAcquire();
+    }
+    // b's first observation came after the object was written, so this bounds the wait from below.
+    expect(performance.now() - seenAt).toBeGreaterThanOrEqual(TTL + MARGIN - 5);
+    expect(r).toMatchObject({ acquired: true, epoch: 2 });
+    expect((await b.read())!.body).toEqual({ epoch: 2, owner: 'b', released: false, lastTxid: null });
+  });
+
+  it('is taken over at once after a release, which carries lastTxid; epochs keep increasing', async () => {
+    const u = url();
+    const a = lease(u, 'a');
+    const b = lease(u, 'b');
+    const c = lease(u, 'c');
+    await a.tryAcquire();
+    await a.release('00000000000000ff');
+    expect(a.held).toBe(false);
+    expect((await b.read())!.body).toEqual({ epoch: 1, owner: 'a', released: true, lastTxid: '00000000000000ff' });
+    expect(await b.tryAcquire()).toMatchObject({ acquired: true, epoch: 2 });
+    await b.release('0000000000000100');
+    expect(await c.tryAcquire()).toMatchObject({ acquired: true, epoch: 3 });
+    expect(await a.tryAcquire()).toMatchObject({ acquired: false, holder: { owner: 'c', epoch: 3 } });
+  });
+
+  it('a renewal after someone else took over gets 412: LeaseConflictError and onLost("superseded")', async () => {
+    const u = url();
+    const lost: LostReason[] = [];
+    const a = lease(u, 'a', (r) => lost.push(r));
+    await a.tryAcquire();
+    const cur = (await a.read())!;
+    await rawSave(u, { epoch: 2, owner: 'b', released: false, lastTxid: null }, cur.generation); // b's takeover
+    await expect(a.renew()).rejects.toBeInstanceOf(LeaseConflictError);
+    expect(a.held).toBe(false);
+    expect(lost).toEqual(['superseded']);
+    expect((await a.read())!.body.owner).toBe('b'); // untouched
+  });
+
+  it("a stale holder's release does not clobber the new holder (412), where an unconditional write would", async () => {
+    const u = url();
+    const a = lease(u, 'a');
+    const b = new WriterLease({ replicaUrl: u, owner: 'b', ttlMs: TTL, renewMs: RENEW, storage, marginMs: 0 });
+    await a.tryAcquire();
+    while (!(await b.tryAcquire()).acquired) await sleep(30); // a stalls past its TTL; b takes over
+    await expect(a.release('0000000000000001')).rejects.toBeInstanceOf(LeaseConflictError);
+    expect((await b.read())!.body).toEqual({ epoch: 2, owner: 'b', released: false, lastTxid: null });
+    // Without the precondition the same release lands and tells every standby it may take over from b.
+    await rawSave(u, { epoch: 1, owner: 'a', released: true, lastTxid: '0000000000000001' });
+    expect((await b.read())!.body).toMatchObject({ owner: 'a', released: true });
+  });
+
+  it('without ifGenerationMatch a takeover clobbers a live holder; with it, the same write gets 412', async () => {
+    const u = url();
+    const a = lease(u, 'a');
+    await a.tryAcquire();
+    const seen = (await a.read())!.generation;
+    await a.renew(); // the holder moved on since `seen`
+    const late = { epoch: 2, owner: 'b', released: false, lastTxid: null };
+    await expect(rawSave(u, late, seen)).rejects.toMatchObject({ code: 412 });
+    await expect(rawSave(u, late, '0')).rejects.toMatchObject({ code: 412 }); // create-only also refuses
+    expect((await a.read())!.body.owner).toBe('a');
+    await rawSave(u, late); // unconditional: succeeds, a is silently overwritten
+    expect((await a.read())!.body.owner).toBe('b');
+  });
+
+  it('when the bucket is unreachable the lease ages on the local clock: LeaseUnknownError, then onLost("expired")', async () => {
+    const own = await startGcs();
+    await own.createBucket(BUCKET);
+    const s = new Storage({ apiEndpoint: `http://${own.host}`, projectId: 'test', retryOptions: { autoRetry: false } });
+    const lost: LostReason[] = [];
+    const a = new WriterLease({ replicaUrl: url(), owner: 'a', ttlMs: TTL, renewMs: RENEW, storage: s, onLost: (r) => lost.push(r) });
+    await a.tryAcquire();
+    const until = a.validUntil;
+    await own.stop();
+    await expect(a.renew()).rejects.toBeInstanceOf(LeaseUnknownError);
+    expect(a.held).toBe(true); // unknown is not lost: the holder keeps its validity until validUntil
+    expect(a.validUntil).toBe(until);
+    while (performance.now() < until) await sleep(20);
+    await sleep(30);
+    expect(lost).toEqual(['expired']);
+    expect(a.held).toBe(false);
+    expect(a.validUntil).toBe(0);
+  });
+});
