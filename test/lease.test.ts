@@ -16,6 +16,17 @@ const MARGIN = 120; // the default, TTL / 5
 const RENEW = 150;
 const BUCKET = 'lease-test';
 
+/** Polls tryAcquire until it succeeds; fails after `ms`. */
+async function acquireWithin(l: WriterLease, ms: number) {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const r = await l.tryAcquire();
+    if (r.acquired) return r;
+    if (performance.now() > deadline) throw new Error(`not acquired within ${ms} ms: ${JSON.stringify(r)}`);
+    await sleep(30);
+  }
+}
+
 describe.skipIf(missing)('writer lease in Cloud Storage (fake-gcs-server)', () => {
   let gcs: Gcs;
   let storage: Storage;
@@ -87,11 +98,7 @@ describe.skipIf(missing)('writer lease in Cloud Storage (fake-gcs-server)', () =
     const seenAt = performance.now();
     expect(first).toMatchObject({ acquired: false, reason: 'held' });
     expect(first.acquired === false && first.waitMs).toBeGreaterThan(TTL + MARGIN - 50);
-    let r = first;
-    while (!r.acquired) {
-      await sleep(30);
-      r = await b.tryAcquire();
-    }
+    const r = await acquireWithin(b, 3 * TTL);
     // b's first observation came after the object was written, so this bounds the wait from below.
     expect(performance.now() - seenAt).toBeGreaterThanOrEqual(TTL + MARGIN - 5);
     expect(r).toMatchObject({ acquired: true, epoch: 2 });
@@ -128,10 +135,13 @@ describe.skipIf(missing)('writer lease in Cloud Storage (fake-gcs-server)', () =
 
   it("a stale holder's release does not clobber the new holder (412), where an unconditional write would", async () => {
     const u = url();
-    const a = lease(u, 'a');
-    const b = new WriterLease({ replicaUrl: u, owner: 'b', ttlMs: TTL, renewMs: RENEW, storage, marginMs: 0 });
+    // a's process is paused (its clock, as it sees it, stands still), so it still believes it holds the lease when
+    // it wakes and releases; only the precondition stands between it and b's lease.
+    const a = new WriterLease({ replicaUrl: u, owner: 'a', ttlMs: TTL, renewMs: RENEW, storage, now: () => 0 });
+    const b = lease(u, 'b');
     await a.tryAcquire();
-    while (!(await b.tryAcquire()).acquired) await sleep(30); // a stalls past its TTL; b takes over
+    await acquireWithin(b, 3 * TTL); // b takes over after TTL + margin
+    expect(a.held).toBe(true);
     await expect(a.release('0000000000000001')).rejects.toBeInstanceOf(LeaseConflictError);
     expect((await b.read())!.body).toEqual({ epoch: 2, owner: 'b', released: false, lastTxid: null });
     // Without the precondition the same release lands and tells every standby it may take over from b.
