@@ -16,10 +16,7 @@ export interface LeaseBody {
   /** Litestream TXID the holder declared at release (null until then): the next holder restores to it first. */
   lastTxid: string | null;
 }
-export interface LeaseRead {
-  generation: string;
-  body: LeaseBody;
-}
+export type LeaseRead = { generation: string; body: LeaseBody };
 export type AcquireResult =
   | { acquired: true; epoch: number; generation: string }
   | { acquired: false; holder: LeaseBody | null; reason: 'held' | 'contended'; waitMs: number };
@@ -32,13 +29,7 @@ export class LeaseConflictError extends Error {
 /** The write or read failed for another reason (network, timeout, 5xx, permissions): its outcome is unknown. */
 export class LeaseUnknownError extends Error {
   override name = 'LeaseUnknownError';
-  constructor(
-    message: string,
-    readonly status: number | string | undefined,
-    options?: { cause: unknown },
-  ) {
-    super(message, options);
-  }
+  status: number | string | undefined; // the HTTP status or network error code, if any
 }
 
 export interface LeaseOptions {
@@ -50,7 +41,7 @@ export interface LeaseOptions {
   renewMs: number;
   /** Slack for pauses and clock-rate drift, on both sides; default TTL / 5. */
   marginMs?: number;
-  /** Default: application default credentials, or STORAGE_EMULATOR_HOST; never auto-retried (see conditional()). */
+  /** Default: application default credentials, or STORAGE_EMULATOR_HOST; pass one with autoRetry off. */
   storage?: Storage;
   /** Monotonic milliseconds; tests may pass a fake. */
   now?: () => number;
@@ -68,7 +59,9 @@ export function leaseLocation(replicaUrl: string): { bucket: string; object: str
 function classify(err: unknown, what: string): Error {
   const code = (err as { code?: number | string }).code;
   if (code === 412) return new LeaseConflictError(`${what}: the lease changed since it was read (412)`);
-  return new LeaseUnknownError(`${what}: ${(err as Error).message ?? String(err)}`, code, { cause: err });
+  const e = new LeaseUnknownError(`${what}: ${(err as Error).message ?? String(err)}`, { cause: err });
+  e.status = code;
+  return e;
 }
 
 export class WriterLease {
@@ -79,7 +72,7 @@ export class WriterLease {
   readonly marginMs: number;
   private readonly now: () => number;
   private readonly onLost: (reason: LostReason) => void;
-  /** Held: the generation of our last confirmed write, and its epoch. */
+  /** Held: our last confirmed write's generation and epoch. */
   private mine: { generation: string; epoch: number } | null = null;
   private until = 0;
   /** As a contender: the generation we saw and when (our clock) we first saw it. */
@@ -90,29 +83,22 @@ export class WriterLease {
 
   constructor(opts: LeaseOptions) {
     const { bucket, object } = leaseLocation(opts.replicaUrl);
-    // A retried conditional write whose first attempt landed would get 412 and read as a loss: no auto-retry,
-    // the renew loop is the retry.
+    // No auto-retry: a retried conditional write whose first attempt landed gets 412. The renew loop retries.
     const storage = opts.storage ?? new Storage({ retryOptions: { autoRetry: false } });
     this.file = storage.bucket(bucket).file(object);
     this.owner = opts.owner;
     this.ttlMs = opts.ttlMs;
     this.renewMs = opts.renewMs;
     this.marginMs = opts.marginMs ?? Math.round(opts.ttlMs / 5);
-    if (this.renewMs >= this.ttlMs - this.marginMs) throw new Error(`lease renew interval ${this.renewMs} ms must be below TTL - margin (${this.ttlMs - this.marginMs} ms)`);
+    if (this.renewMs >= this.ttlMs - this.marginMs) throw new Error(`lease renewMs ${this.renewMs} must be below TTL - margin`);
     this.now = opts.now ?? (() => performance.now());
     this.onLost = opts.onLost ?? (() => {});
   }
 
-  get held(): boolean {
-    return this.mine !== null;
-  }
-  get epoch(): number | null {
-    return this.mine?.epoch ?? null;
-  }
+  get held(): boolean { return this.mine !== null; }
+  get epoch(): number | null { return this.mine?.epoch ?? null; }
   /** Local monotonic time until which we may act as the writer (start of last good write + TTL - margin); 0 if not held. */
-  get validUntil(): number {
-    return this.mine ? this.until : 0;
-  }
+  get validUntil(): number { return this.mine ? this.until : 0; }
 
   /** The lease object now, or null if there is none. */
   async read(): Promise<LeaseRead | null> {
@@ -133,7 +119,7 @@ export class WriterLease {
         if ((err as { code?: unknown }).code !== 404) throw classify(err, 'read lease');
       }
     }
-    throw new LeaseUnknownError('read lease: it kept changing between metadata and body', undefined);
+    throw new LeaseUnknownError('read lease: it kept changing between metadata and body');
   }
 
   /**
@@ -172,9 +158,8 @@ export class WriterLease {
     const mine = this.mine;
     if (!mine) throw new LeaseConflictError('renew: the lease is not held');
     const t = this.now();
-    const body: LeaseBody = { epoch: mine.epoch, owner: this.owner, released: false, lastTxid: null };
     try {
-      const generation = await this.write(body, mine.generation);
+      const generation = await this.write({ epoch: mine.epoch, owner: this.owner, released: false, lastTxid: null }, mine.generation);
       if (this.mine === mine) this.hold(generation, mine.epoch, t); // else: released or lost meanwhile
     } catch (err) {
       if (err instanceof LeaseConflictError && (await this.adoptOwnWrite(mine))) return this.renewOnce();
@@ -200,18 +185,17 @@ export class WriterLease {
   /** Renews every renewMs until stop(), release() or loss; failed renewals are retried until validUntil passes. */
   start(): void {
     if (this.renewTimer || !this.mine) return;
-    const tick = () => {
-      this.renewTimer = setTimeout(() => {
-        this.renew().then(tick, () => (this.mine ? tick() : undefined));
-      }, this.renewMs);
+    const tick = (): void => {
+      // stop() or release() during a renewal cleared renewTimer: the loop ends there.
+      this.renewTimer = setTimeout(() => void this.renew().catch(() => {}).then(() => this.mine && this.renewTimer && tick()), this.renewMs);
       this.renewTimer.unref();
     };
     tick();
   }
 
   stop(): void {
-    if (this.renewTimer) clearTimeout(this.renewTimer);
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    clearTimeout(this.renewTimer ?? undefined);
+    clearTimeout(this.expiryTimer ?? undefined);
     this.renewTimer = this.expiryTimer = null;
   }
 
@@ -220,15 +204,15 @@ export class WriterLease {
     this.until = startedAt + this.ttlMs - this.marginMs;
     this.seen = null;
     // A renewal that hangs must not keep us writing past validUntil: the loss fires on our clock regardless.
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    clearTimeout(this.expiryTimer ?? undefined);
     this.expiryTimer = setTimeout(() => this.mine && this.now() >= this.until && this.lose('expired'), Math.max(0, this.until - this.now()) + 1);
     this.expiryTimer.unref();
   }
 
   private lose(reason: LostReason): void {
     if (!this.mine) return;
-    this.stop();
     this.mine = null;
+    this.stop();
     this.onLost(reason);
   }
 
@@ -245,12 +229,8 @@ export class WriterLease {
   private async write(body: LeaseBody, ifGenerationMatch: string | number): Promise<string> {
     const file = this.file.bucket.file(this.file.name); // its own metadata: writes may overlap (renew vs release)
     try {
-      await file.save(JSON.stringify(body), {
-        resumable: false,
-        contentType: 'application/json',
-        metadata: { cacheControl: 'no-store' },
-        preconditionOpts: { ifGenerationMatch: Number(ifGenerationMatch) },
-      });
+      const preconditionOpts = { ifGenerationMatch: Number(ifGenerationMatch) };
+      await file.save(JSON.stringify(body), { resumable: false, contentType: 'application/json', preconditionOpts });
     } catch (err) {
       throw classify(err, 'write lease');
     }
@@ -259,9 +239,12 @@ export class WriterLease {
 }
 
 function parseBody(text: string): LeaseBody {
-  const b = JSON.parse(text) as Partial<LeaseBody>;
-  if (typeof b.epoch !== 'number' || typeof b.owner !== 'string' || typeof b.released !== 'boolean') {
-    throw new LeaseUnknownError(`read lease: not a lease body: ${text.slice(0, 200)}`, undefined);
+  let b: Partial<LeaseBody> | null = null;
+  try {
+    b = JSON.parse(text) as Partial<LeaseBody>;
+  } catch {} // reported below
+  if (typeof b?.epoch !== 'number' || typeof b.owner !== 'string' || typeof b.released !== 'boolean') {
+    throw new LeaseUnknownError(`read lease: not a lease body: ${text.slice(0, 200)}`);
   }
   return { epoch: b.epoch, owner: b.owner, released: b.released, lastTxid: b.lastTxid ?? null };
 }
