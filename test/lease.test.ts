@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseConflictError, leaseLocation, LeaseUnknownError, WriterLease, type LeaseBody, type LostReason } from '../src/replication/lease.js';
+import { loadConfig } from '../src/shared/config.js';
 import { FAKE_GCS_BIN, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -186,5 +187,17 @@ describe.skipIf(missing)('writer lease in Cloud Storage (fake-gcs-server)', () =
     expect(lost).toEqual(['expired']);
     expect(a.held).toBe(false);
     expect(a.validUntil).toBe(0);
+  });
+});
+
+describe('lease settings', () => {
+  const base = { REPLICA_URL: 'gs://bkt/app/db' };
+  it('default to a renewal every 3 s and a 15 s TTL', () => {
+    expect(loadConfig(base).replication).toMatchObject({ leaseRenewMs: 3000, leaseTtlMs: 15_000 });
+  });
+  it('refuse a renewal interval above half the TTL, naming both variables', () => {
+    expect(() => loadConfig({ ...base, LEASE_RENEW_MS: '8000' })).toThrow(/LEASE_RENEW_MS=8000 must be at most half of LEASE_TTL_MS=15000/);
+    expect(loadConfig({ ...base, LEASE_RENEW_MS: '300', LEASE_TTL_MS: '600' }).replication).toMatchObject({ leaseRenewMs: 300, leaseTtlMs: 600 });
+    expect(() => loadConfig({ ...base, LEASE_TTL_MS: 'abc' })).toThrow(/LEASE_TTL_MS/);
   });
 });
