@@ -134,6 +134,36 @@ describe.skipIf(missing)('writer lease in Cloud Storage (fake-gcs-server)', () =
     expect((await a.read())!.body.owner).toBe('b'); // untouched
   });
 
+  it('a renewal whose answer was lost but which landed is recognised (own owner and epoch): no false loss', async () => {
+    const u = url();
+    const lost: LostReason[] = [];
+    const a = lease(u, 'a', (r) => lost.push(r));
+    await a.tryAcquire();
+    // a's renewal reached the bucket but its answer did not reach a: the object moved on with a's own body.
+    await rawSave(u, { epoch: 1, owner: 'a', released: false, lastTxid: null }, (await a.read())!.generation);
+    await a.renew(); // 412, then adopts the generation and renews from it
+    expect(a.held).toBe(true);
+    expect(lost).toEqual([]);
+    expect((await a.read())!.body).toEqual({ epoch: 1, owner: 'a', released: false, lastTxid: null });
+    await a.release(null); // and the holder's generation is the current one
+    expect((await a.read())!.body.released).toBe(true);
+  });
+
+  it('renews on its own every LEASE_RENEW_MS after start(), and not after stop()', async () => {
+    const u = url();
+    const a = lease(u, 'a');
+    await a.tryAcquire();
+    const g0 = (await a.read())!.generation;
+    a.start();
+    await sleep(3 * RENEW + 60);
+    a.stop();
+    await sleep(100); // a renewal already in flight at stop() may still land
+    const g1 = (await a.read())!.generation;
+    expect(g1).not.toBe(g0);
+    await sleep(3 * RENEW);
+    expect((await a.read())!.generation).toBe(g1);
+  });
+
   it("a stale holder's release does not clobber the new holder (412), where an unconditional write would", async () => {
     const u = url();
     // a's process is paused (its clock, as it sees it, stands still), so it still believes it holds the lease when
