@@ -1,7 +1,7 @@
 // The HTTP contract for GET /products (offset and keyset pages), against the real built server, once per
 // reader mode (test/helpers/api.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectError, expectJson, expectProduct, ISO, READER_MODES, serverPerSuite } from './helpers/api.js';
+import { createProduct, expectError, expectJson, expectProduct, ISO, READER_MODES, serverPerSuite } from './helpers/api.js';
 import { killAll, req } from './helpers/server.js';
 
 afterAll(killAll);
@@ -9,11 +9,7 @@ afterAll(killAll);
 describe.each(READER_MODES)('API with READERS=%i (%s)', (readers, _mode) => {
   const server = serverPerSuite(readers);
   let base: string;
-  const create = async (body: Record<string, unknown>) => {
-    const r = await req(base, 'POST', '/products', body);
-    expect(r.status).toBe(201);
-    return r.body;
-  };
+  const create = (body: Record<string, unknown>) => createProduct(base, body);
   beforeAll(() => {
     base = server.s.url;
   });

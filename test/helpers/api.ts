@@ -1,7 +1,7 @@
 // Shared by the API contract files (test/api-*.test.ts) and the files that run a concern per reader mode:
 // the reader-mode matrix, a server per mode, and the assertions every JSON answer and error must meet.
 import { afterAll, beforeAll, expect } from 'vitest';
-import { startServer, type Reply, type Running } from './server.js';
+import { req, startServer, type Reply, type Running } from './server.js';
 
 /** Every contract runs once per reader mode: inline reads on the main thread, and a piscina pool. */
 export const READER_MODES = [
@@ -56,4 +56,11 @@ export function expectProduct(p: any, want: { name: string; price: number; descr
   expect(p.updated_at).toMatch(ISO);
   expect(Number.isNaN(Date.parse(p.created_at))).toBe(false);
   expect(p.updated_at >= p.created_at).toBe(true);
+}
+
+/** POST /products that must succeed (201): the stored product. */
+export async function createProduct(base: string, body: Record<string, unknown>): Promise<Record<string, any>> {
+  const r = await req(base, 'POST', '/products', body);
+  expect(r.status).toBe(201);
+  return r.body;
 }
