@@ -2,11 +2,10 @@
 // ignored, as the RFC asks; an unknown durability value is a 400 rather than a guess, because silently applying
 // `local` to a client that asked for something stronger would be a lie.
 import type { HttpRequest } from 'uWebSockets.js';
+import { DURABILITIES, type Durability } from '../shared/domain.js';
 import { AppError } from '../shared/errors.js';
 
-export type Durability = 'local' | 'replicated';
-
-const VALUES: readonly string[] = ['local', 'replicated'];
+const VALUES: readonly string[] = DURABILITIES;
 
 /**
  * The durability a write asked for: from `Prefer: durability=local|replicated` (token or quoted string; the first

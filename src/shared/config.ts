@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { DURABILITIES } from './domain.js';
 
 const int = (min: number, max: number) =>
   z
@@ -114,7 +115,7 @@ const SERVER = {
    * Durability of writes whose request has no `Prefer: durability=...`: local (answered at commit) or replicated
    * (answered once the commit is in the replica). replicated needs REPLICA_URL: without it, a start-up error.
    */
-  defaultDurability: setting('DEFAULT_DURABILITY', z.enum(['local', 'replicated']).default('local')),
+  defaultDurability: setting('DEFAULT_DURABILITY', z.enum(DURABILITIES).default('local')),
   /** Test hook only: lets tests prove drain order; never set in production. */
   testWriterDelayMs: setting('TEST_WRITER_DELAY_MS', int(0, 10_000).default(0)),
 };

@@ -39,6 +39,10 @@ export const counterName = z
   .string()
   .regex(/^(?!\.\.?$)[A-Za-z0-9_.-]{1,64}$/, 'must match [A-Za-z0-9_.-]{1,64} and not be "." or ".."');
 
+/** How durable a write must be before it is answered: committed locally, or confirmed in the replica. */
+export const DURABILITIES = ['local', 'replicated'] as const;
+export type Durability = (typeof DURABILITIES)[number];
+
 /** The largest page a list request may ask for (`limit`; the readers write it into SQL). */
 export const MAX_PAGE_LIMIT = 100;
 

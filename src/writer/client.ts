@@ -5,6 +5,7 @@
 // the replica holds them, without touching the writer thread.
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { Config } from '../shared/config.js';
+import type { Durability } from '../shared/domain.js';
 import { AppError } from '../shared/errors.js';
 import { depthSources, m } from '../shared/metrics.js';
 import { pack, unpack, type CommittedMsg, type FromWriter, type WriteOp, type WriteResult, type WriterReadyMsg } from '../shared/protocol.js';
@@ -18,7 +19,6 @@ export interface AckGate {
   afterCommit(writes: number, ack: () => void, fail: (err: AppError) => void): void;
 }
 
-export type Durability = 'local' | 'replicated';
 
 /**
  * The writer's lifecycle, one state at a time: open (taking writes), draining (what was accepted still commits,

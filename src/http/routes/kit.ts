@@ -9,7 +9,8 @@ import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../shared/prot
 import type { WriterClient } from '../../writer/client.js';
 import { contentTypeError } from '../content-type.js';
 import { parseJson, readBody, type Exchange } from '../exchange.js';
-import { preferenceApplied, requestDurability, type Durability } from '../prefer.js';
+import type { Durability } from '../../shared/domain.js';
+import { preferenceApplied, requestDurability } from '../prefer.js';
 import { issueDetails } from '../schemas.js';
 import type { ServiceState } from '../state.js';
 
