@@ -1,25 +1,24 @@
 // The composition root: the start-up order and the shutdown order, each step a function of the module that owns it.
-//   start:    load uWS -> restore (REPLICA_URL) -> open + migrate (writer) -> replicate -> checkpointer + readers
-//             -> apply DATA_FILE -> listen -> ready
-//   shutdown: stop accepting -> drain answers -> close readers -> final upload, stop Litestream -> stop the
-//             checkpointer -> close the writer (its final checkpoint) -> close connections
+//   start:    load uWS -> [REPLICA_URL: the writer lease; held by another instance: standby, listen at once]
+//             -> restore unless current -> open + migrate (writer) -> replicate -> checkpointer + readers
+//             -> apply DATA_FILE -> listen -> ready                      (terms: src/leadership.ts)
+//   shutdown: stop accepting -> drain answers -> close readers -> final upload, stop Litestream, release the lease
+//             -> stop the checkpointer -> close the writer (its final checkpoint) -> close connections
 import fs from 'node:fs';
 import path from 'node:path';
-import { Checkpointer } from './checkpointer/client.js';
 import { DataFileWatcher } from './datafile/watcher.js';
 import { HttpEdge } from './http/server.js';
 import { ServiceState } from './http/state.js';
-import { uwsBuild } from './http/uws.js';
-import { openReaders, type Readers } from './readers/pool.js';
+import { Leadership, openTerm, type Term } from './leadership.js';
 import { LitestreamSupervisor } from './replication/index.js';
-import { DurabilityGate } from './replication/durability-gate.js';
 import type { Config } from './shared/config.js';
+import { AppError } from './shared/errors.js';
 import type { Logger } from './shared/log.js';
-import { WriterClient } from './writer/client.js';
 
 export interface Server {
   readonly port: number;
-  readonly sqliteVersion: string;
+  /** Null while a standby has not led yet. */
+  readonly sqliteVersion: string | null;
   /** Drains and stops. Resolves with the list of steps that did not complete (empty = clean). */
   shutdown(reason: string): Promise<string[]>;
 }
@@ -28,43 +27,44 @@ export async function start(config: Config, log: Logger, onFatal: (reason: strin
   const http = new HttpEdge(config, log);
   const state = new ServiceState();
   fs.mkdirSync(path.dirname(config.dbPath), { recursive: true });
-
-  const replication = config.replication && new LitestreamSupervisor(config.replication, config.dbPath, log, config.logLevel);
-  if (replication) {
-    await replication.restoreIfNeeded();
-    replication.onDown = (reason) => state.refuseWrites(reason);
-    replication.onUp = () => state.resumeWrites();
-  }
-
-  // durability=replicated writes wait, after their commit, for a sync through the supervisor (one in flight).
-  const gate = replication && new DurabilityGate((ms) => replication.sync({ timeoutMs: ms }), config.replication!.replicationTimeoutMs, log);
-  const { writer, sqliteVersion } = await openWriter(config, log, gate || null, (reason) => {
+  const fatal = (reason: string) => {
     state.markNotReady(reason);
     onFatal(reason);
-  });
+  };
 
-  let readers: Readers;
-  let checkpointer: Checkpointer | null = null;
-  try {
-    await replication?.start();
-    checkpointer = await Checkpointer.start(config, log);
-    readers = await openReaders(config);
-  } catch (err) {
-    await checkpointer?.close().catch(() => {});
-    await replication?.stop({ timeoutMs: 2000 }).catch(() => {});
-    await writer.close({ checkpoint: false }).catch(() => {});
-    throw err;
+  // With a replica, terms come and go with the writer lease; without one, a single term for the process's life.
+  let leadership: Leadership | null = null;
+  let localTerm: Term | null = null;
+  if (config.replication?.replicaUrl.startsWith('gs://')) {
+    leadership = new Leadership(config, log, state, fatal);
+    await leadership.start();
+  } else {
+    // No replica, or a file:// one (local development): no lease, one writer by configuration.
+    const supervisor = config.replication && new LitestreamSupervisor(config.replication, config.dbPath, log, config.logLevel);
+    if (supervisor) {
+      log.warn({ replicaUrl: config.replication!.replicaUrl }, 'file:// replica: no writer lease (gs:// only); run one server per replica directory');
+      await supervisor.prepareDatabase({ keepLocal: true, atLeastTxid: null });
+      supervisor.onDown = (reason) => state.refuseWrites(reason);
+      supervisor.onUp = () => state.resumeWrites();
+    }
+    localTerm = await openTerm(config, log, { supervisor, fence: null, onFatal: fatal });
+    state.serve({ writer: localTerm.writer, readers: localTerm.readers });
   }
-  log.info({ readers: readers.threads, mode: readers.threads === 0 ? 'inline' : 'pool' }, 'readers ready');
+  const currentTerm = () => leadership?.term ?? localTerm;
 
-  // DATA_FILE: applied (or found already applied) before the first request, then watched for changes.
+  // DATA_FILE: applied (or found already applied) before the first request, then watched for changes. Only the
+  // leader applies it (a standby's submit is refused, and the next poll tries again).
+  const writer = {
+    submit: (...args: Parameters<Term['writer']['submit']>) =>
+      state.backend ? state.backend.writer.submit(...args) : Promise.reject(new AppError('not_leader')),
+  };
   const dataFile =
     config.dataFile === null
       ? null
       : new DataFileWatcher({ file: config.dataFile, pollMs: config.dataFilePollMs, writer, log, writesRefused: () => state.writesRefused });
-  await dataFile?.check();
+  if (state.backend) await dataFile?.check();
 
-  const port = await http.listen({ config, writer, readers, state });
+  const port = await http.listen({ config, state });
   state.markReady();
   dataFile?.start();
 
@@ -79,55 +79,39 @@ export async function start(config: Config, log: Logger, onFatal: (reason: strin
       }
     };
     const t0 = performance.now();
-    log.info({ reason, inFlight: http.inFlight, writeQueue: writer.depth }, 'draining');
+    const term = currentTerm();
+    log.info({ reason, inFlight: http.inFlight, writeQueue: term?.writer.depth ?? 0, role: state.role }, 'draining');
     state.startDraining();
     dataFile?.stop();
-    writer.stopAccepting();
+    term?.writer.stopAccepting();
     http.stopAccepting();
     // Replicated writes still waiting are confirmed by the gate's passes (Litestream still runs) or answered 504
     // within half the budget: the other half is for the final upload and closing.
-    gate?.limit(Math.min(config.replication!.replicationTimeoutMs, config.shutdownTimeoutMs / 2));
+    term?.gate?.limit(Math.min(config.replication!.replicationTimeoutMs, config.shutdownTimeoutMs / 2));
     // In-flight requests get their answers (writes commit or fail explicitly).
-    await Promise.all([writer.drained(), http.drained()]);
+    await Promise.all([term?.writer.drained(), http.drained()]);
     log.info({ ms: Math.round(performance.now() - t0) }, 'requests drained');
 
-    await step('close readers', () => readers.close());
-    if (replication) {
-      // Everything is committed: Litestream uploads the rest, within what the shutdown budget leaves
-      // (1 s kept for closing the writer and exiting before main.ts's deadline).
-      const budgetMs = Math.min(config.replication!.stopTimeoutMs, config.shutdownTimeoutMs - (performance.now() - t0) - 1000);
-      await step('litestream', () => replication.stop({ timeoutMs: budgetMs }));
-    }
+    if (term) await step('close readers', () => term.readers.close());
+    // Everything is committed: Litestream uploads the rest (then, with a lease, it is released with the replica's
+    // TXID), within what the shutdown budget leaves (1 s kept for closing the writer and exiting before main.ts's deadline).
+    const budgetMs = () => Math.min(config.replication!.stopTimeoutMs, config.shutdownTimeoutMs - (performance.now() - t0) - 1000);
+    if (leadership) await step('litestream', () => leadership.handover(budgetMs()));
+    else if (term?.supervisor) await step('litestream', () => term.supervisor!.stop({ timeoutMs: budgetMs() }));
     // Before the writer's final checkpoint, which would otherwise wait for a checkpoint of this thread's to end.
-    await checkpointer?.close();
+    await term?.checkpointer?.close();
     // Without a replicator reading the WAL, fold it into the database so the file stands alone. With one, never:
     // Litestream owns checkpoints, and a TRUNCATE checkpoint would wait on its read transaction.
-    await step('close writer', async () => {
-      const { checkpointed } = await writer.close({ checkpoint: !replication });
-      log.info({ checkpointed }, 'writer closed');
-    });
+    if (term) {
+      await step('close writer', async () => {
+        const { checkpointed } = await term.writer.close({ checkpoint: !term.supervisor });
+        log.info({ checkpointed }, 'writer closed');
+      });
+    }
     http.close();
     log.info({ ms: Math.round(performance.now() - t0), failed }, 'shutdown complete');
     return failed;
   };
 
-  return { port, sqliteVersion, shutdown: (reason) => (shutdownPromise ??= shutdown(reason)) };
-}
-
-/** The writer thread opens the database and runs migrations before any reader opens it. */
-async function openWriter(
-  config: Config,
-  log: Logger,
-  gate: DurabilityGate | null,
-  onFatal: (reason: string) => void,
-): Promise<{ writer: WriterClient; sqliteVersion: string }> {
-  const writer = new WriterClient(config, gate);
-  const { sqliteVersion, userVersion } = await writer.ready;
-  log.info({ dbPath: config.dbPath, sqliteVersion, schemaVersion: userVersion, synchronous: config.synchronous }, 'writer ready');
-  log.info({ node: process.version, uws: uwsBuild(), sqliteVersion }, 'runtime');
-  writer.onFatal = (reason) => {
-    log.fatal({ reason }, 'writer failed');
-    onFatal(reason);
-  };
-  return { writer, sqliteVersion };
+  return { port, sqliteVersion: currentTerm()?.sqliteVersion ?? null, shutdown: (reason) => (shutdownPromise ??= shutdown(reason)) };
 }

@@ -174,7 +174,7 @@ describe.skipIf(skip)('start-up against the replica', () => {
     const { dbPath } = s;
     expect(await s.stop()).toBe(0);
     const port = await freePort();
-    const env = replica.env(url, { STORAGE_EMULATOR_HOST: `127.0.0.1:${port}`, LITESTREAM_START_TIMEOUT_MS: '3000' });
+    const env = replica.env(url, { STORAGE_EMULATOR_HOST: `127.0.0.1:${port}`, LITESTREAM_START_TIMEOUT_MS: '3000', LITESTREAM_CONNECT_TIMEOUT_MS: '2000' });
     const { code, output } = await runToExit({ DB_PATH: dbPath, ...env });
     expect(code).toBe(1);
     expect(output).toMatch(/first sync to gs:\/\/startup-test\/local-unreachable failed|did not answer within/);

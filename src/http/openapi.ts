@@ -180,7 +180,7 @@ export function openApiDocument(): Json {
         get: {
           operationId: 'ready',
           responses: {
-            '200': { description: 'ready', content: json({ type: 'object' }) },
+            '200': { description: 'ready: role leader, standby (holds requests until it leads) or promoting', content: json({ type: 'object' }) },
             '503': { description: 'starting, draining, or replication down', content: json({ type: 'object' }) },
           },
         },

@@ -3,7 +3,7 @@
 // so of two contenders at most one succeeds and the other gets 412. Nothing compares clocks across hosts: the
 // holder counts its validity from the start of its last successful write, a contender counts a lease as expired
 // only after it saw the same generation unchanged for TTL + margin, both on their own monotonic clock.
-// Not wired into the server yet: see docs/lease.md.
+// Used by src/leadership.ts; see docs/lease.md.
 import { performance } from 'node:perf_hooks';
 import { Storage, type File } from '@google-cloud/storage';
 
@@ -18,7 +18,7 @@ export interface LeaseBody {
 }
 export type LeaseRead = { generation: string; body: LeaseBody };
 export type AcquireResult =
-  | { acquired: true; epoch: number; generation: string }
+  | { acquired: true; epoch: number; generation: string; /** The lease as it was before we took it (null: none). */ previous: LeaseBody | null }
   | { acquired: false; holder: LeaseBody | null; reason: 'held' | 'contended'; waitMs: number };
 export type LostReason = 'superseded' | 'expired';
 
@@ -46,6 +46,29 @@ export interface LeaseOptions {
   /** Monotonic milliseconds; tests may pass a fake. */
   now?: () => number;
   onLost?: (reason: LostReason) => void;
+  /** After every acquisition and successful renewal: the new validUntil (for the writer's fence). */
+  onHeld?: (validUntil: number, epoch: number) => void;
+}
+
+/**
+ * The client the server uses: application default credentials (the metadata server on Cloud Run), or the emulator
+ * named by STORAGE_EMULATOR_HOST. Litestream (Go) takes that variable as host:port; the Node client (8.x) uses it raw
+ * as its JSON API base URL, so for its construction only it becomes http://host:port/storage/v1 (without the path,
+ * reads go to /b/... and fake-gcs-server answers 404: every lease would look absent).
+ */
+export function storageFromEnv(env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Storage {
+  const host = env.STORAGE_EMULATOR_HOST;
+  // No auto-retry: a retried conditional write whose first attempt landed gets 412. The renew loop retries.
+  if (!host) return new Storage({ retryOptions: { autoRetry: false }, timeout: timeoutMs });
+  const endpoint = /^https?:\/\//.test(host) ? host : `http://${host}`;
+  const saved = process.env.STORAGE_EMULATOR_HOST;
+  process.env.STORAGE_EMULATOR_HOST = `${endpoint.replace(/\/+$/, '')}/storage/v1`;
+  try {
+    return new Storage({ apiEndpoint: endpoint, projectId: 'emulator', retryOptions: { autoRetry: false }, timeout: timeoutMs });
+  } finally {
+    if (saved === undefined) delete process.env.STORAGE_EMULATOR_HOST;
+    else process.env.STORAGE_EMULATOR_HOST = saved;
+  }
 }
 
 /** `gs://bucket/a/b` -> { bucket, object: 'a/b/lease.json' }. */
@@ -72,6 +95,7 @@ export class WriterLease {
   readonly marginMs: number;
   private readonly now: () => number;
   private readonly onLost: (reason: LostReason) => void;
+  private readonly onHeld: (validUntil: number, epoch: number) => void;
   /** Held: our last confirmed write's generation and epoch. */
   private mine: { generation: string; epoch: number } | null = null;
   private until = 0;
@@ -83,8 +107,7 @@ export class WriterLease {
 
   constructor(opts: LeaseOptions) {
     const { bucket, object } = leaseLocation(opts.replicaUrl);
-    // No auto-retry: a retried conditional write whose first attempt landed gets 412. The renew loop retries.
-    const storage = opts.storage ?? new Storage({ retryOptions: { autoRetry: false } });
+    const storage = opts.storage ?? storageFromEnv();
     this.file = storage.bucket(bucket).file(object);
     this.owner = opts.owner;
     this.ttlMs = opts.ttlMs;
@@ -93,6 +116,7 @@ export class WriterLease {
     if (this.renewMs >= this.ttlMs - this.marginMs) throw new Error(`lease renewMs ${this.renewMs} must be below TTL - margin`);
     this.now = opts.now ?? (() => performance.now());
     this.onLost = opts.onLost ?? (() => {});
+    this.onHeld = opts.onHeld ?? (() => {});
   }
 
   get held(): boolean { return this.mine !== null; }
@@ -128,7 +152,7 @@ export class WriterLease {
    * the bucket cannot be reached (the lease is then not held: an unknown create simply ages and is taken over later).
    */
   async tryAcquire(): Promise<AcquireResult> {
-    if (this.mine) return { acquired: true, epoch: this.mine.epoch, generation: this.mine.generation };
+    if (this.mine) return { acquired: true, epoch: this.mine.epoch, generation: this.mine.generation, previous: null };
     const cur = await this.read();
     const t = this.now();
     if (cur && !cur.body.released) {
@@ -140,7 +164,7 @@ export class WriterLease {
     try {
       const generation = await this.write({ epoch, owner: this.owner, released: false, lastTxid: null }, cur?.generation ?? 0);
       this.hold(generation, epoch, t);
-      return { acquired: true, epoch, generation };
+      return { acquired: true, epoch, generation, previous: cur?.body ?? null };
     } catch (err) {
       if (!(err instanceof LeaseConflictError)) throw err;
       this.seen = null; // someone else got in first: watch their generation from now on
@@ -203,6 +227,7 @@ export class WriterLease {
     this.mine = { generation, epoch };
     this.until = startedAt + this.ttlMs - this.marginMs;
     this.seen = null;
+    this.onHeld(this.until, epoch);
     // A renewal that hangs must not keep us writing past validUntil: the loss fires on our clock regardless.
     clearTimeout(this.expiryTimer ?? undefined);
     this.expiryTimer = setTimeout(() => this.mine && this.now() >= this.until && this.lose('expired'), Math.max(0, this.until - this.now()) + 1);

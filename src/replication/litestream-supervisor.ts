@@ -9,7 +9,7 @@ import type { Logger } from '../shared/log.js';
 import { m } from '../shared/metrics.js';
 import { control, postStop, postSync, type SyncResult } from './control-socket.js';
 import { eachLine, logLitestreamLine, spawnChecked } from './process-io.js';
-import { restoreIfNeeded, type RestoreOutcome } from './restore.js';
+import { prepareDatabase, type PrepareOptions, type RestoreOutcome } from './restore.js';
 
 export type { SyncResult };
 
@@ -73,9 +73,9 @@ export class LitestreamSupervisor {
     return this.proc?.child.pid;
   }
 
-  /** Before the database is opened: restore it if it is missing and a replica exists. Throws if the replica cannot be read. */
-  restoreIfNeeded(): Promise<RestoreOutcome> {
-    return restoreIfNeeded(this.cfg, this.dbPath, this.env, this.log);
+  /** Before the database is opened: restore it from the replica unless the local file is current. Throws if the replica cannot be read. */
+  prepareDatabase(opts: PrepareOptions): Promise<RestoreOutcome> {
+    return prepareDatabase(this.cfg, this.dbPath, this.env, this.log, opts);
   }
 
   /** After migrations: start replicating, and resolve once the control socket answers and a first sync uploaded everything. */
@@ -163,6 +163,22 @@ export class LitestreamSupervisor {
     return { txid, ms };
   }
 
+  /**
+   * Fencing: the writer lease is gone. SIGKILL at once, with no final upload: a stale leader must not upload
+   * anything more (its files would overwrite the next leader's, which carry the same names).
+   */
+  kill(): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    this.state = 'stopped';
+    m.litestreamUp.set(0);
+    if (this.proc && this.proc.child.exitCode === null && this.proc.child.signalCode === null) {
+      this.proc.expected = true;
+      this.proc.child.kill('SIGKILL');
+      this.log.warn({ litestreamPid: this.proc.child.pid }, 'litestream killed: the writer lease is gone (no final upload)');
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------------------
 
   private async syncPass(timeoutMs: number): Promise<SyncResult> {
@@ -195,6 +211,11 @@ export class LitestreamSupervisor {
     const t0 = performance.now();
     const deadline = t0 + timeoutMs;
     const child = await spawnChecked(this.cfg.bin, ['replicate', '-config', this.cfg.configPath], this.env);
+    if (this.state === 'stopped') {
+      // kill() came while it was being spawned (fenced): it must not run at all.
+      child.kill('SIGKILL');
+      throw new Error('litestream was stopped while starting (the writer lease is gone)');
+    }
     eachLine(child.stdout!, (line) => logLitestreamLine(this.log, line, 'stdout'));
     eachLine(child.stderr!, (line) => logLitestreamLine(this.log, line, 'stderr'));
     const proc: Proc = {

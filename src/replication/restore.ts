@@ -1,6 +1,7 @@
-// Start-up restore: when the local database is missing, bring it back from the replica, and tell "there is no
-// replica yet" (first deploy: start fresh) apart from "the replica cannot be read" (fail: never create an empty
-// database where a replica may exist).
+// Before a term as the writer: bring the local database to the replica's state, and tell "there is no replica yet"
+// (first deploy: start fresh) apart from "the replica cannot be read" (fail: never create an empty database where a
+// replica may exist). A local database is kept only when the writer lease says nobody else wrote since it was last
+// written here (the caller decides: `keepLocal`); otherwise the replica is the truth and is restored over it.
 //
 // How litestream 0.5.18 reports each case (verified against fake-gcs-server; see test/litestream-startup.test.ts):
 //   replica has data      `restore -dry-run -json -o DB URL` exits 0 and prints the plan as JSON on stdout
@@ -20,12 +21,24 @@ import type { Logger } from '../shared/log.js';
 import { lastError, runLitestream } from './process-io.js';
 
 export type RestoreOutcome =
-  | { action: 'local'; ms: number }
+  | { action: 'local'; ms: number; why: string }
   | { action: 'fresh'; ms: number }
   | { action: 'restored'; ms: number; txid: string; files: number; bytes: number };
 
 export class ReplicaUnavailableError extends Error {
   override name = 'ReplicaUnavailableError';
+}
+
+/** Litestream TXIDs are 16 hex digits in its file names, flags and JSON. */
+export function txidHex(n: number): string {
+  return n.toString(16).padStart(16, '0');
+}
+
+export interface PrepareOptions {
+  /** The lease says this file holds every write since the replica's last holder (it was us): no restore needed. */
+  keepLocal: boolean;
+  /** The previous holder released at this TXID (hex): a restore that ends before it is refused, never served. */
+  atLeastTxid: string | null;
 }
 
 /** Litestream's local state for a database (LTX files not yet compacted, position): `<dir>/.<name>-litestream`. */
@@ -38,16 +51,21 @@ interface DryRunPlan {
   files?: { size?: number }[];
 }
 
-export async function restoreIfNeeded(cfg: ReplicationConfig, dbPath: string, env: NodeJS.ProcessEnv, log: Logger): Promise<RestoreOutcome> {
+export async function prepareDatabase(
+  cfg: ReplicationConfig,
+  dbPath: string,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+  opts: PrepareOptions,
+): Promise<RestoreOutcome> {
   const t0 = performance.now();
   const ms = () => Math.round(performance.now() - t0);
-  if (fs.existsSync(dbPath)) {
+  const hasLocal = fs.existsSync(dbPath);
+  if (hasLocal && opts.keepLocal) {
     log.info({ dbPath }, 'local database exists: not restoring');
-    return { action: 'local', ms: ms() };
+    return { action: 'local', ms: ms(), why: 'the lease was last held by this database' };
   }
   fs.mkdirSync(path.dirname(dbPath), { recursive: true });
-  // Left over from a database that is gone: its positions would be wrong for whatever comes next.
-  fs.rmSync(metaDir(dbPath), { recursive: true, force: true });
   const url = cfg.replicaUrl;
 
   // Its one line of output is an error in both outcomes that matter ("no backups", "cannot read"): we log our reading of it.
@@ -62,6 +80,13 @@ export async function restoreIfNeeded(cfg: ReplicationConfig, dbPath: string, en
   }
   if (plan.code !== 0) {
     if (/no matching backup files available/.test(plan.stderr)) {
+      if (hasLocal) {
+        // Nothing to restore, and the local file is the only copy there is: Litestream uploads it.
+        log.warn({ dbPath, replicaUrl: url }, 'replica is empty: keeping the local database, which Litestream will upload');
+        return { action: 'local', ms: ms(), why: 'the replica is empty' };
+      }
+      // Left over from a database that is gone: its positions would be wrong for whatever comes next.
+      fs.rmSync(metaDir(dbPath), { recursive: true, force: true });
       log.info({ replicaUrl: url, ms: ms() }, 'replica is empty: starting with a new database');
       return { action: 'fresh', ms: ms() };
     }
@@ -75,6 +100,12 @@ export async function restoreIfNeeded(cfg: ReplicationConfig, dbPath: string, en
   }
   const files = parsed.files?.length ?? 0;
   const bytes = (parsed.files ?? []).reduce((n, f) => n + (f.size ?? 0), 0);
+  if (opts.atLeastTxid && parseInt(parsed.max_txid ?? '0', 16) < parseInt(opts.atLeastTxid, 16)) {
+    throw new ReplicaUnavailableError(
+      `the replica ends at TXID ${parsed.max_txid}, before ${opts.atLeastTxid} where the previous writer released it: refusing to write from behind`,
+    );
+  }
+  if (hasLocal) setAside(dbPath, log);
   log.info({ replicaUrl: url, txid: parsed.max_txid, files, bytes }, 'restoring the database from the replica');
 
   // No -if-replica-exists here: a replica that was there a moment ago and is gone now is an error, not a fresh start.
@@ -91,6 +122,49 @@ export async function restoreIfNeeded(cfg: ReplicationConfig, dbPath: string, en
   } catch {
     // the plan's txid stands
   }
+  if (opts.atLeastTxid && parseInt(txid || '0', 16) < parseInt(opts.atLeastTxid, 16)) {
+    fs.rmSync(dbPath, { force: true });
+    throw new ReplicaUnavailableError(`the restore ended at TXID ${txid}, before ${opts.atLeastTxid} where the previous writer released it: refusing to write from behind`);
+  }
   log.info({ replicaUrl: url, txid, files, bytes, ms: ms() }, 'database restored from the replica');
   return { action: 'restored', ms: ms(), txid, files, bytes };
+}
+
+/**
+ * A local database the replica supersedes: moved aside (one copy kept, `<db>.before-restore`), never deleted, since it
+ * may hold writes that never reached the replica. Its WAL goes with it; Litestream's local state is dropped.
+ */
+function setAside(dbPath: string, log: Logger): void {
+  const aside = `${dbPath}.before-restore`;
+  for (const suffix of ['', '-wal', '-shm']) {
+    fs.rmSync(aside + suffix, { force: true });
+    if (fs.existsSync(dbPath + suffix)) fs.renameSync(dbPath + suffix, aside + suffix);
+  }
+  fs.rmSync(metaDir(dbPath), { recursive: true, force: true });
+  log.warn({ dbPath, movedTo: aside }, 'local database is not known to be current: moved aside, restoring the replica');
+}
+
+/**
+ * Which lease epoch last wrote the local database, kept beside it (`<dir>/.<name>-lease.json`): a local file is
+ * current only if the lease's previous holder was this same epoch (nobody else has written since).
+ */
+function markerPath(dbPath: string): string {
+  return path.join(path.dirname(dbPath), `.${path.basename(dbPath)}-lease.json`);
+}
+
+export function localIsCurrent(dbPath: string, replicaUrl: string, previousEpoch: number | null): boolean {
+  if (previousEpoch === null || !fs.existsSync(dbPath)) return false;
+  try {
+    const m = JSON.parse(fs.readFileSync(markerPath(dbPath), 'utf8')) as { replicaUrl?: string; epoch?: number };
+    return m.replicaUrl === replicaUrl && m.epoch === previousEpoch;
+  } catch {
+    return false;
+  }
+}
+
+/** Before the first write of a term: this epoch is now the one writing the local database. */
+export function markLocalEpoch(dbPath: string, replicaUrl: string, epoch: number): void {
+  const tmp = `${markerPath(dbPath)}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify({ replicaUrl, epoch }));
+  fs.renameSync(tmp, markerPath(dbPath));
 }

@@ -145,10 +145,12 @@ const REPLICATION = {
   restartDelayMs: setting('LITESTREAM_RESTART_DELAY_MS', int(0, 600_000).default(1000)),
   /** Longest a `durability=replicated` write waits, from its commit, for the replica to confirm it (then 504). */
   replicationTimeoutMs: setting('REPLICATION_TIMEOUT_MS', int(100, 600_000).default(5000)),
-  /** Writer lease (src/replication/lease.ts, not wired in yet): how often the holder rewrites `<path>/lease.json`. */
+  /** Writer lease (src/replication/lease.ts, docs/lease.md): how often the holder rewrites `<path>/lease.json`. */
   leaseRenewMs: setting('LEASE_RENEW_MS', int(50, 600_000).default(3000)),
   /** How long a lease stays valid after its last renewal; a contender waits TTL + TTL/5 of an unchanged lease. */
   leaseTtlMs: setting('LEASE_TTL_MS', int(200, 3_600_000).default(15_000)),
+  /** A standby (another instance holds the lease) holds requests this long waiting to lead, then answers 503 not_leader. */
+  standbyHoldMs: setting('STANDBY_HOLD_MS', int(0, 600_000).default(8000)),
 };
 
 type ReplicationTable = Parsed<typeof REPLICATION>;

@@ -36,6 +36,16 @@ export const ERRORS = {
     status: 504,
     message: 'the write committed locally but is not confirmed in the replica; retry with the same Idempotency-Key to wait again',
   },
+  /**
+   * This server does not hold the writer lease (REPLICA_URL): it is a standby, it lost the lease, or it is handing
+   * over. Nothing of the write was applied here, or (details.committed) it committed but the lease ran out before
+   * it could be confirmed in the replica: the next leader may not have it. Retry: another instance leads.
+   */
+  not_leader: {
+    status: 503,
+    message: 'this instance does not hold the writer lease; the write was not applied, retry',
+    headers: { 'Retry-After': '1' },
+  },
   internal: { status: 500, message: 'internal error' },
 } as const;
 
@@ -54,8 +64,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string = ERRORS[code].message,
     readonly details?: unknown[],
-    /** Extra response headers, e.g. Retry-After or Allow. */
-    readonly headers?: Readonly<Record<string, string>>,
+    /** Extra response headers, e.g. Retry-After or Allow (default: the catalogue's, if any). */
+    readonly headers: Readonly<Record<string, string>> | undefined = (ERRORS[code] as { headers?: Record<string, string> }).headers,
   ) {
     super(message);
     this.status = ERRORS[code].status;

@@ -88,6 +88,21 @@ export const m = {
     registers: [registry],
   }),
   ready: new client.Gauge({ name: 'server_ready', help: '1 when /readyz answers 200', registers: [registry] }),
+  leaseHeld: new client.Gauge({ name: 'lease_held', help: '1 while this instance holds the writer lease (REPLICA_URL)', registers: [registry] }),
+  leaseEpoch: new client.Gauge({ name: 'lease_epoch', help: 'Epoch of the writer lease this instance holds or last held', registers: [registry] }),
+  leaseRenewals: new client.Counter({
+    name: 'lease_renewals_total',
+    help: 'Writer lease renewals by result: ok, failed (kept until its validity ends), lost',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  }),
+  leaderTerms: new client.Counter({
+    name: 'leader_terms_total',
+    help: 'Terms as the writer, by how they ended: released (handover), lost (superseded or expired), failed (could not start)',
+    labelNames: ['end'] as const,
+    registers: [registry],
+  }),
+  standbyHeld: new client.Gauge({ name: 'standby_held_requests', help: 'Requests held waiting for this instance to lead', registers: [registry] }),
   litestreamUp: new client.Gauge({
     name: 'litestream_up',
     help: '1 while the supervised Litestream process runs and its control socket answers; 0 otherwise, and always 0 without REPLICA_URL',

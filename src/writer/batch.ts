@@ -14,6 +14,11 @@ export interface BatchResult {
   commitMs: number;
 }
 
+/** The writer lease ran out before COMMIT: the whole batch rolled back (src/shared/fence.ts). */
+export class Fenced extends Error {
+  override name = 'Fenced';
+}
+
 /** Thrown out of a savepoint to abort the whole transaction (the batch is retried). */
 class BusyAbort extends Error {
   constructor(override readonly cause: unknown) {
@@ -45,12 +50,15 @@ export interface BatchRunnerOptions {
   onInternalError?: (err: unknown, op: WriteOp) => void;
   /** Replays and records the outcomes of commands that carry an Idempotency-Key. */
   idempotency?: IdempotencyStore;
+  /** Checked last before every COMMIT: false rolls the batch back (Fenced). Absent: never fenced (no lease). */
+  mayCommit?: () => boolean;
 }
 
 export function createBatchRunner(db: Database.Database, exec: Executor, opts: BatchRunnerOptions = {}): BatchRunner {
   const maxBackoff = opts.maxBackoffMs ?? 200;
   const onInternalError = opts.onInternalError ?? (() => {});
   const idem = opts.idempotency;
+  const mayCommit = opts.mayCommit;
   // better-sqlite3 turns a nested transaction() call into SAVEPOINT / RELEASE / ROLLBACK TO.
   // A command and the record of its Idempotency-Key commit or roll back together.
   const one = db.transaction((op: WriteOp, now: string, nowMs: number) => {
@@ -88,6 +96,8 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: B
         if (op.idem && idem && e.status < 500) idem.store(op.idem, out[i]!, nowMs);
       }
     }
+    // The last thing before COMMIT: a writer whose lease ran out must not commit, whatever it computed.
+    if (mayCommit && !mayCommit()) throw new Fenced('the writer lease is not valid: batch rolled back');
     return out;
   });
 

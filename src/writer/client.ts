@@ -7,6 +7,7 @@ import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_thread
 import type { Config } from '../shared/config.js';
 import type { Durability } from '../shared/domain.js';
 import { AppError } from '../shared/errors.js';
+import type { Fence } from '../shared/fence.js';
 import { depthSources, m } from '../shared/metrics.js';
 import { pack, unpack, type CommittedMsg, type FromWriter, type WriteOp, type WriteResult, type WriterReadyMsg } from '../shared/protocol.js';
 
@@ -59,11 +60,13 @@ export class WriterClient {
     private readonly config: Config,
     /** Null: no replica, so no replicated writes (the HTTP layer refuses them with 400 durability_unavailable). */
     private readonly gate: AckGate | null = null,
+    /** The writer lease's fence (REPLICA_URL): checked by the thread before every COMMIT, and here before a replicated ack. */
+    private readonly fence: Fence | null = null,
   ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { config, port: port2 },
+      workerData: { config, port: port2, fence: fence?.buffer ?? null },
       transferList: [port2],
       name: 'writer',
     });
@@ -186,6 +189,11 @@ export class WriterClient {
   /** The gate's verdict on a batch's replicated writes: acknowledged, or 504 with what the client would have got. */
   private release(writes: { p: Pending; r: WriteResult }[], err: AppError | null): void {
     this.held -= writes.length;
+    // Confirmed in the replica, but by a writer whose lease has run out meanwhile: the next leader may have
+    // restored before that upload, so this is not an acknowledgement we can stand behind.
+    if (!err && this.fence && !this.fence.valid()) {
+      err = new AppError('not_leader', 'the write committed, but this instance lost the writer lease before the replica confirmed it: the next leader may not have it');
+    }
     for (const { p, r } of writes) {
       if (!err) p.resolve(r);
       else {

@@ -5,18 +5,22 @@ import type { Config } from '../shared/config.js';
 import { MIGRATIONS } from '../shared/db/migrations.js';
 import { assertSqliteVersion, migrate, openWriter } from '../shared/db/open.js';
 import { AppError, isBusy } from '../shared/errors.js';
+import { Fence, type FenceBuffer } from '../shared/fence.js';
 import { createLogger } from '../shared/log.js';
 import { pack, unpack, type CommittedMsg, type FromWriter, type ToWriter, type WriteOp } from '../shared/protocol.js';
-import { createBatchRunner, sleepSync } from './batch.js';
+import { createBatchRunner, Fenced, sleepSync } from './batch.js';
 import { prepareCommands } from './commands.js';
 import { prepareIdempotency } from './idempotency.js';
 
 interface WriterData {
   config: Config;
   port: MessagePort;
+  /** The writer lease's fence (REPLICA_URL), checked before every COMMIT; null: never fenced. */
+  fence: FenceBuffer;
 }
 
-const { config, port } = workerData as WriterData;
+const { config, port, fence: fenceBuffer } = workerData as WriterData;
+const fence = fenceBuffer ? new Fence(fenceBuffer) : null;
 const log = createLogger(config.logLevel).child({ thread: 'writer' });
 
 function post(msg: FromWriter): void {
@@ -42,6 +46,7 @@ try {
   runner = createBatchRunner(db, prepareCommands(db), {
     idempotency,
     onInternalError: (err, op) => log.error({ err, op: op.op }, 'write command failed with an internal error'),
+    mayCommit: fence ? () => fence.valid() : undefined,
   });
   post({ t: 'ready', sqliteVersion, userVersion });
   // Expired Idempotency-Keys are ignored on lookup at once and deleted here, between batches, once a minute.
@@ -96,21 +101,33 @@ function runBatches(): void {
     pendingIds = pendingIds.slice(n);
     pendingOps = pendingOps.slice(n);
     if (config.testWriterDelayMs > 0) sleepSync(config.testWriterDelayMs);
-    let msg: CommittedMsg;
-    try {
-      const r = runner.run(ops);
-      msg = { t: 'committed', ids, results: r.results, commitMs: r.commitMs, busyRetries: r.busyRetries };
-      log.debug({ commands: n, commitMs: Math.round(r.commitMs * 1000) / 1000, busyRetries: r.busyRetries }, 'batch committed');
-    } catch (err) {
-      // The transaction itself failed (disk full, I/O error): nothing in it committed.
-      log.error({ err, commands: n }, 'write batch failed; none of it committed');
-      const e = new AppError('internal').toWire();
-      msg = { t: 'committed', ids, results: ids.map(() => ({ err: e })), commitMs: 0, busyRetries: 0 };
-    }
-    post(msg);
+    post(commitBatch(ids, ops));
     drainPort();
   }
   if (closeRequested) close(closeRequested.checkpoint);
+}
+
+/** One batch as one transaction: its results, or every command failed with why none of it committed. */
+function commitBatch(ids: number[], ops: WriteOp[]): CommittedMsg {
+  const failAll = (code: 'internal' | 'not_leader'): CommittedMsg => {
+    const e = new AppError(code).toWire();
+    return { t: 'committed', ids, results: ids.map(() => ({ err: e })), commitMs: 0, busyRetries: 0 };
+  };
+  try {
+    const r = runner.run(ops);
+    fence?.recordCommit();
+    log.debug({ commands: ids.length, commitMs: Math.round(r.commitMs * 1000) / 1000, busyRetries: r.busyRetries }, 'batch committed');
+    return { t: 'committed', ids, results: r.results, commitMs: r.commitMs, busyRetries: r.busyRetries };
+  } catch (err) {
+    if (err instanceof Fenced) {
+      // The lease ran out (or was lost) before COMMIT: nothing in the batch committed, and nothing will here.
+      log.warn({ commands: ids.length, epoch: fence?.epoch }, 'batch rolled back: the writer lease is not valid (fenced)');
+      return failAll('not_leader');
+    }
+    // The transaction itself failed (disk full, I/O error): nothing in it committed.
+    log.error({ err, commands: ids.length }, 'write batch failed; none of it committed');
+    return failAll('internal');
+  }
 }
 
 function close(checkpoint: boolean): void {

@@ -2,22 +2,19 @@
 // the writer (with its durability), and reading a JSON body.
 import type { HttpRequest } from 'uWebSockets.js';
 import type { z } from 'zod';
-import type { Readers } from '../../readers/pool.js';
 import type { Config } from '../../shared/config.js';
 import { AppError } from '../../shared/errors.js';
 import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../shared/protocol.js';
-import type { WriterClient } from '../../writer/client.js';
 import { contentTypeError } from '../content-type.js';
 import { parseJson, readBody, type Exchange } from '../exchange.js';
 import type { Durability } from '../../shared/domain.js';
 import { preferenceApplied, requestDurability } from '../prefer.js';
 import { issueDetails } from '../schemas.js';
-import type { ServiceState } from '../state.js';
+import type { Backend, ServiceState } from '../state.js';
 
 export interface RouteDeps {
   config: Config;
-  writer: WriterClient;
-  readers: Readers;
+  /** Also where the backend (writer + readers) comes from: it changes with each term as the writer. */
   state: ServiceState;
 }
 
@@ -31,29 +28,46 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: str
   return r.data;
 }
 
-export function routeKit({ config, writer, readers, state }: RouteDeps) {
+export function routeKit({ config, state }: RouteDeps) {
+  const holdMs = config.replication?.standbyHoldMs ?? 0;
+  /** `then` with the backend: at once when this instance serves, else once it leads (a standby holds the request). */
+  const withBackend = (ex: Exchange, then: (b: Backend) => void) => {
+    if (state.backend) return then(state.backend);
+    ex.goAsync();
+    state.awaitBackend(holdMs).then((b) => {
+      try {
+        then(b);
+      } catch (err) {
+        ex.error(err);
+      }
+    }, ex.fail);
+  };
+
   const read = (ex: Exchange, op: ReadOp, status = 200) => {
     const reply = (body: ReadResult) => {
       if (body === null) ex.error(new AppError('not_found', notFoundMessage(op)));
       else ex.json(status, body);
     };
-    const r = readers.run(op);
-    if (typeof r === 'string' || r === null) reply(r);
-    else {
-      ex.goAsync();
-      r.then(reply, ex.fail);
-    }
+    withBackend(ex, ({ readers }) => {
+      const r = readers.run(op);
+      if (typeof r === 'string' || r === null) reply(r);
+      else {
+        ex.goAsync();
+        r.then(reply, ex.fail);
+      }
+    });
   };
 
   /** The write's durability, from Prefer or DEFAULT_DURABILITY (read while `req` is valid). */
   const durability = (req: HttpRequest): Dur => requestDurability(req, config.defaultDurability, config.replication !== null);
 
-  const write = (ex: Exchange, op: WriteOp, d: Dur, reply: WriteReply) => {
-    if (state.writesRefused) throw new AppError('replication_down', state.writesRefused, undefined, { 'Retry-After': '5' });
-    ex.goAsync();
-    const applied = preferenceApplied(d);
-    writer.submit(op, { durability: d.durability }).then((r) => reply(r, applied), ex.fail);
-  };
+  const write = (ex: Exchange, op: WriteOp, d: Dur, reply: WriteReply) =>
+    withBackend(ex, ({ writer }) => {
+      if (state.writesRefused) throw new AppError('replication_down', state.writesRefused, undefined, { 'Retry-After': '5' });
+      ex.goAsync();
+      const applied = preferenceApplied(d);
+      writer.submit(op, { durability: d.durability }).then((r) => reply(r, applied), ex.fail);
+    });
 
   /** Runs `then` with the parsed JSON body; failures become error replies. */
   const withBody = (ex: Exchange, req: HttpRequest, empty: unknown, then: (body: unknown) => void) => {

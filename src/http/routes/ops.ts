@@ -11,7 +11,9 @@ export function mountOps(r: Router, state: ServiceState): void {
     'GET',
     '/readyz',
     (ex) => {
-      if (state.ready && !state.draining) ex.json(200, { status: 'ready' });
+      // A standby is ready too (REPLICA_URL): it holds requests until it leads, and Cloud Run must be able to shift
+      // traffic to it so that the old instance gets its SIGTERM and hands the lease over.
+      if (state.ready && !state.draining) ex.json(200, { status: 'ready', role: state.role });
       else
         ex.json(503, {
           status: state.draining ? 'draining' : 'not_ready',
