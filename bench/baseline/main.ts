@@ -43,9 +43,10 @@ const readers: Readers = {
   close: () => db.close(),
 };
 const state = new ServiceState();
+state.serve({ writer, readers });
 state.markReady();
 // The same HTTP edge as the server's, and its "listening" line (the harness reads the port from it).
-await http.listen({ config, writer, readers, state });
+await http.listen({ config, state });
 log.info({ design: 'baseline', threads, synchronous: config.synchronous }, 'baseline ready');
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {

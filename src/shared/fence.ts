@@ -16,8 +16,9 @@ export function monotonicMs(): number {
 const VALID_UNTIL = 0; // monotonic ms; 0 = not the leader
 const EPOCH = 1;
 const COMMITS = 2; // batches committed in the current epoch
-const LAST_COMMIT = 3; // wall-clock ms of the last commit in the current epoch (for the term's log line)
-const SLOTS = 4;
+const FIRST_COMMIT = 3; // wall-clock ms of the first and last commits in the current epoch (for the term's log line)
+const LAST_COMMIT = 4;
+const SLOTS = 5;
 
 /** Without a lease (no REPLICA_URL) the writer is never fenced. */
 export type FenceBuffer = SharedArrayBuffer | null;
@@ -32,6 +33,7 @@ export class Fence {
   /** Main thread: a new term (epoch) starts, valid until `validUntil`. Resets the commit counters. */
   open(epoch: number, validUntil: number): void {
     Atomics.store(this.a, COMMITS, 0n);
+    Atomics.store(this.a, FIRST_COMMIT, 0n);
     Atomics.store(this.a, LAST_COMMIT, 0n);
     Atomics.store(this.a, EPOCH, BigInt(epoch));
     this.extend(validUntil);
@@ -58,13 +60,17 @@ export class Fence {
 
   /** Writer thread, after a COMMIT. */
   recordCommit(): void {
-    Atomics.add(this.a, COMMITS, 1n);
-    Atomics.store(this.a, LAST_COMMIT, BigInt(Date.now()));
+    const now = BigInt(Date.now());
+    if (Atomics.add(this.a, COMMITS, 1n) === 0n) Atomics.store(this.a, FIRST_COMMIT, now);
+    Atomics.store(this.a, LAST_COMMIT, now);
   }
 
-  /** What the current term committed: batches, and when the last one did (wall clock, null if none). */
-  term(): { epoch: number; batches: number; lastCommitAt: string | null } {
-    const last = Number(Atomics.load(this.a, LAST_COMMIT));
-    return { epoch: this.epoch, batches: Number(Atomics.load(this.a, COMMITS)), lastCommitAt: last ? new Date(last).toISOString() : null };
+  /** What the current term committed: batches, and when the first and last did (wall clock, null if none). */
+  term(): { epoch: number; batches: number; firstCommitAt: string | null; lastCommitAt: string | null } {
+    const iso = (slot: number) => {
+      const t = Number(Atomics.load(this.a, slot));
+      return t ? new Date(t).toISOString() : null;
+    };
+    return { epoch: this.epoch, batches: Number(Atomics.load(this.a, COMMITS)), firstCommitAt: iso(FIRST_COMMIT), lastCommitAt: iso(LAST_COMMIT) };
   }
 }

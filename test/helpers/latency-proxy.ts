@@ -11,12 +11,27 @@ export interface LatencyProxy {
   delayMs: number;
   /** HTTP requests forwarded so far (approximate: a request whose head starts a chunk). */
   requests: number;
+  /** Their request lines and when they arrived (performance.now()), e.g. to find uploads after a moment. */
+  heads: { at: number; line: string }[];
   stall(): void;
   resume(): void;
   close(): Promise<void>;
 }
 
 const METHOD = /^(GET|POST|PUT|PATCH|DELETE|HEAD) /;
+
+/**
+ * fake-gcs-server answers XML-API reads (what `litestream restore` uses) only for its -public-host: a request head
+ * naming the proxy as Host gets 404. Heads arrive whole in their first chunk here (small requests on loopback).
+ */
+function upstreamHost(chunk: Buffer, proxyPort: number, upstreamPort: number): Buffer {
+  const text = chunk.toString('latin1');
+  const end = text.indexOf('\r\n\r\n');
+  const head = end < 0 ? text : text.slice(0, end);
+  const fixed = head.replace(new RegExp(`\\r\\nhost: 127\\.0\\.0\\.1:${proxyPort}\\r\\n`, 'i'), `\r\nHost: 127.0.0.1:${upstreamPort}\r\n`);
+  // The rest of the chunk (body bytes) is copied as it came.
+  return fixed === head ? chunk : Buffer.concat([Buffer.from(fixed, 'latin1'), chunk.subarray(Buffer.byteLength(head, 'latin1'))]);
+}
 
 export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Promise<LatencyProxy> {
   let stalled = false;
@@ -27,6 +42,7 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Prom
     host: '',
     delayMs,
     requests: 0,
+    heads: [],
     stall: () => void (stalled = true),
     resume() {
       stalled = false;
@@ -49,8 +65,13 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Prom
     sockets.add(client).add(upstream);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
-    client.on('data', (b) => {
-      if (METHOD.test(b.subarray(0, 8).toString('latin1'))) proxy.requests++;
+    client.on('data', (b: Buffer) => {
+      if (METHOD.test(b.subarray(0, 8).toString('latin1'))) {
+        proxy.requests++;
+        b = upstreamHost(b, proxy.port, upstreamPort);
+        const nl = b.indexOf(13);
+        proxy.heads.push({ at: performance.now(), line: b.subarray(0, nl > 0 ? Math.min(nl, 600) : 600).toString('latin1') });
+      }
       pass(() => upstream.write(b), proxy.delayMs);
     });
     upstream.on('data', (b) => pass(() => client.write(b), 0));

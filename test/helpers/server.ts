@@ -65,6 +65,8 @@ export interface StartOptions {
    * also runs the load generator; reading the access log through a pipe (~8 MB/s at 40k req/s) would take its CPU.
    */
   logFile?: string;
+  /** Its own process group (with its Litestream): `process.kill(-pid, 'SIGSTOP')` freezes both, as a frozen container. */
+  detached?: boolean;
 }
 
 /** Starts a server and waits until it listens. Rejects with its output if it exits first (or is killed, if it never listens). */
@@ -75,6 +77,7 @@ export async function startServer(opts: StartOptions = {}): Promise<Running> {
     cwd: ROOT,
     env: { ...(opts.baseEnv ?? process.env), PORT: '0', HOST: '127.0.0.1', DB_PATH: dbPath, LOG_LEVEL: 'info', ...opts.env },
     stdio: logFd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
+    detached: opts.detached ?? false,
   });
   let out = '';
   let output = () => out;
