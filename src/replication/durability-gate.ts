@@ -109,9 +109,9 @@ export class DurabilityGate implements AckGate {
         // replicated_txid < txid. Benign and common: Litestream reads txid AFTER its upload, so an L0 file its 1 s
         // monitor wrote meanwhile shows up in txid but not yet in replicated_txid (store.go SyncDB, measured here
         // several times a minute under load). Or not benign: another writer on the same path, when Litestream answers
-        // 200 without uploading. Until a writer lease exists nothing tells the two apart, so these writes are NOT
-        // confirmed: they ride the next pass (started now, after their commit) and answer 504 at their deadline if
-        // the replica stays behind.
+        // 200 without uploading. The writer lease (gs:// replicas) rules that out while it is held, but nothing in the
+        // answer tells the two apart, so these writes are NOT confirmed: they ride the next pass (started now, after
+        // their commit) and answer 504 at their deadline if the replica stays behind.
         this.log.warn(
           { txid: s.txid, replicatedTxid: s.replicatedTxid, writes },
           'POST /sync answered 200 but replicated_txid < txid: not confirmed, retrying (another writer on the same replica path would look like this)',

@@ -1,7 +1,8 @@
 // A TCP proxy for putting latency (and outages) between Litestream and fake-gcs-server: every chunk from the client
 // is held `delayMs` before it goes upstream (so each request arrives that much later, as over a longer path), and
-// `stall()` holds everything in both directions until `resume()`. It counts HTTP requests (chunks that start with a
-// method) for "GCS requests per second". Used by test/durability.test.ts and bench/durability.ts.
+// `stall()` holds everything in both directions until `resume()` (dropping what a client that closed meanwhile
+// sent). It counts HTTP requests (chunks that start with a method) for "GCS requests per second", and logs their
+// request lines. Used by test/durability.test.ts, the lease tests (test/helpers/cluster.ts) and bench/durability.ts.
 import net from 'node:net';
 
 export interface LatencyProxy {
@@ -55,13 +56,16 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Prom
       }),
   };
   // Order is kept: chunks of one direction are delayed by the same amount, and timers of equal delay fire in order.
-  const pass = (f: () => void, delay: number) => {
-    const go = () => (stalled ? held.push(f) : f());
+  // A chunk held by a stall is dropped if its sender is gone by the time the stall ends (`alive`): as in a network
+  // partition, where what a process had not yet got onto the wire dies with its socket.
+  const pass = (f: () => void, delay: number, alive?: () => boolean) => {
+    const go = () => (stalled ? held.push(alive ? () => alive() && f() : f) : f());
     if (delay > 0) setTimeout(go, delay);
     else go();
   };
   const server = net.createServer((client) => {
     const upstream = net.connect(upstreamPort, '127.0.0.1');
+    let clientGone = false;
     sockets.add(client).add(upstream);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -72,7 +76,7 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Prom
         const nl = b.indexOf(13);
         proxy.heads.push({ at: performance.now(), line: b.subarray(0, nl > 0 ? Math.min(nl, 600) : 600).toString('latin1') });
       }
-      pass(() => upstream.write(b), proxy.delayMs);
+      pass(() => upstream.write(b), proxy.delayMs, () => !clientGone);
     });
     upstream.on('data', (b) => pass(() => client.write(b), 0));
     const end = () => {
@@ -81,7 +85,10 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Prom
       sockets.delete(client);
       sockets.delete(upstream);
     };
-    client.on('close', () => pass(end, proxy.delayMs));
+    client.on('close', () => {
+      clientGone = true;
+      pass(end, proxy.delayMs);
+    });
     upstream.on('close', () => pass(end, 0));
     client.on('error', () => {});
     upstream.on('error', () => {});
