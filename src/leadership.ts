@@ -66,7 +66,14 @@ export async function openTerm(
   }
 }
 
+/** The lease went while a term was starting (a renewal refused or run out): not a failure of this instance. */
+class LostWhileStarting extends Error {
+  override name = 'LostWhileStarting';
+}
+
 export class Leadership {
+  /** Called when a term starts serving (e.g. to apply DATA_FILE, which only a leader does). */
+  onTermStarted: () => void = () => {};
   readonly fence = new Fence();
   /** The term being served (null: standby, or between terms). */
   term: Term | null = null;
@@ -101,8 +108,14 @@ export class Leadership {
       now: monotonicMs,
       onHeld: (validUntil, epoch) => {
         // Renewals move the fence of the running term only: a new term opens its own fence once it is ready.
-        if (this.term && this.fence.epoch === epoch) this.fence.extend(validUntil);
-        m.leaseRenewals.labels('ok').inc();
+        if (this.term && this.fence.epoch === epoch) {
+          this.fence.extend(validUntil);
+          m.leaseRenewals.labels('ok').inc();
+        }
+      },
+      onRenewFailed: (err) => {
+        m.leaseRenewals.labels('failed').inc();
+        this.log.warn({ err: err.message, validForMs: Math.round(this.lease.validUntil - monotonicMs()) }, 'writer lease renewal failed');
       },
       onLost: (reason) => this.lost(reason),
     });
@@ -142,10 +155,13 @@ export class Leadership {
     try {
       txid = (await term.supervisor!.stop({ timeoutMs: budgetMs })).txid;
     } catch (err) {
+      // Not released: the lease expires, and the next leader restores whatever the replica holds.
+      this.fence.revoke();
       this.endTerm('failed');
       this.lease.stop();
       throw err;
     }
+    this.fence.revoke(); // drained, and nothing commits after the final upload
     this.endTerm('released');
     if (!this.lease.held) throw new Error('the writer lease was lost before it could be released');
     const lastTxid = txid === null ? null : txidHex(txid);
@@ -201,12 +217,13 @@ export class Leadership {
       markLocalEpoch(dbPath, this.cfg.replicaUrl, epoch);
       this.fence.open(epoch, this.lease.validUntil);
       term = await openTerm(this.config, this.rootLog, { supervisor, fence: this.fence, onFatal: this.onFatal });
-      if (!this.lease.held || this.lease.epoch !== epoch || !this.fence.valid()) throw new Error('the writer lease was lost while the term was starting');
+      if (!this.lease.held || this.lease.epoch !== epoch || !this.fence.valid()) throw new LostWhileStarting('the writer lease was lost while the term was starting');
       supervisor.onDown = (reason) => this.state.refuseWrites(reason);
       supervisor.onUp = () => this.state.resumeWrites();
       this.term = term;
       this.state.serve({ writer: term.writer, readers: term.readers });
       this.log.info({ epoch, restore: restore.action, ms: Math.round(performance.now() - t0), startedAt: new Date().toISOString() }, 'leading: term started');
+      this.onTermStarted();
     } catch (err) {
       this.fence.revoke();
       supervisor.kill();
@@ -215,6 +232,7 @@ export class Leadership {
       m.leaseHeld.set(0);
       // Give the lease back as it was (the previous holder's TXID still stands) so another instance can try.
       if (this.lease.held) await this.lease.release(previous?.lastTxid ?? null).catch(() => {});
+      else if (!(err instanceof LostWhileStarting)) throw new LostWhileStarting(`the writer lease was lost while the term was starting (${(err as Error).message})`);
       throw err;
     }
   }
@@ -237,6 +255,10 @@ export class Leadership {
           return;
         }
         this.opening = this.lead(r).catch((err: Error) => {
+          if (err instanceof LostWhileStarting) {
+            this.log.warn({ err: err.message }, 'the writer lease was lost while the term was starting: standby again');
+            return this.standby();
+          }
           this.log.fatal({ err: err.message }, 'could not start a term as the writer');
           this.onFatal(`could not start a term as the writer: ${err.message}`);
         });

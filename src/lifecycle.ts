@@ -61,8 +61,16 @@ export async function start(config: Config, log: Logger, onFatal: (reason: strin
   const dataFile =
     config.dataFile === null
       ? null
-      : new DataFileWatcher({ file: config.dataFile, pollMs: config.dataFilePollMs, writer, log, writesRefused: () => state.writesRefused });
+      : new DataFileWatcher({
+          file: config.dataFile,
+          pollMs: config.dataFilePollMs,
+          writer,
+          log,
+          writesRefused: () => state.writesRefused ?? (state.backend ? undefined : 'this instance is not the writer (standby)'),
+        });
   if (state.backend) await dataFile?.check();
+  // A standby that comes to lead applies it then (the poll only reacts to changes of the file).
+  if (leadership && dataFile) leadership.onTermStarted = () => void dataFile.check();
 
   const port = await http.listen({ config, state });
   state.markReady();

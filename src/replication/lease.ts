@@ -48,6 +48,8 @@ export interface LeaseOptions {
   onLost?: (reason: LostReason) => void;
   /** After every acquisition and successful renewal: the new validUntil (for the writer's fence). */
   onHeld?: (validUntil: number, epoch: number) => void;
+  /** A renewal of the loop failed (the lease is kept until validUntil unless the error was a 412). */
+  onRenewFailed?: (err: Error) => void;
 }
 
 /**
@@ -96,6 +98,7 @@ export class WriterLease {
   private readonly now: () => number;
   private readonly onLost: (reason: LostReason) => void;
   private readonly onHeld: (validUntil: number, epoch: number) => void;
+  private readonly onRenewFailed: (err: Error) => void;
   /** Held: our last confirmed write's generation and epoch. */
   private mine: { generation: string; epoch: number } | null = null;
   private until = 0;
@@ -117,6 +120,7 @@ export class WriterLease {
     this.now = opts.now ?? (() => performance.now());
     this.onLost = opts.onLost ?? (() => {});
     this.onHeld = opts.onHeld ?? (() => {});
+    this.onRenewFailed = opts.onRenewFailed ?? (() => {});
   }
 
   get held(): boolean { return this.mine !== null; }
@@ -211,7 +215,13 @@ export class WriterLease {
     if (this.renewTimer || !this.mine) return;
     const tick = (): void => {
       // stop() or release() during a renewal cleared renewTimer: the loop ends there.
-      this.renewTimer = setTimeout(() => void this.renew().catch(() => {}).then(() => this.mine && this.renewTimer && tick()), this.renewMs);
+      this.renewTimer = setTimeout(
+        () =>
+          void this.renew()
+            .catch((err: Error) => this.onRenewFailed(err))
+            .then(() => this.mine && this.renewTimer && tick()),
+        this.renewMs,
+      );
       this.renewTimer.unref();
     };
     tick();

@@ -22,6 +22,13 @@ interface Proc {
 
 type State = 'idle' | 'starting' | 'running' | 'down' | 'stopping' | 'stopped';
 
+/** Every supervisor of the process (one per term as the writer): their Litestreams die with the process. */
+const live = new Set<LitestreamSupervisor>();
+// An orphaned Litestream would keep a read transaction on the database and race the next one: never leave it.
+process.once('exit', () => {
+  for (const s of live) s.killOnExit();
+});
+
 /** A healthy run this long resets the restart budget. */
 const STABLE_MS = 60_000;
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -65,8 +72,7 @@ export class LitestreamSupervisor {
       LOG_LEVEL: ({ trace: 'debug', debug: 'debug', info: 'info', warn: 'warn' } as Record<string, string>)[logLevel] ?? 'error',
     };
     m.litestreamUp.set(0);
-    // An orphaned Litestream would keep a read transaction on the database and race the next one: never leave it.
-    process.once('exit', () => this.proc?.child.kill('SIGKILL'));
+    live.add(this);
   }
 
   get pid(): number | undefined {
@@ -156,11 +162,17 @@ export class LitestreamSupervisor {
     }
     await this.terminate(deadline);
     this.state = 'stopped';
+    live.delete(this);
     m.litestreamUp.set(0);
     const ms = Math.round(performance.now() - t0);
     if (error) throw error;
     this.log.info({ txid, ms }, 'litestream stopped after its final upload');
     return { txid, ms };
+  }
+
+  /** At process exit (synchronous): no Litestream outlives the server. */
+  killOnExit(): void {
+    this.proc?.child.kill('SIGKILL');
   }
 
   /**
@@ -171,6 +183,7 @@ export class LitestreamSupervisor {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     this.state = 'stopped';
+    live.delete(this);
     m.litestreamUp.set(0);
     if (this.proc && this.proc.child.exitCode === null && this.proc.child.signalCode === null) {
       this.proc.expected = true;

@@ -51,6 +51,8 @@ try {
   post({ t: 'ready', sqliteVersion, userVersion });
   // Expired Idempotency-Keys are ignored on lookup at once and deleted here, between batches, once a minute.
   setInterval(() => {
+    // A writer whose lease ran out writes nothing, not even this.
+    if (fence && !fence.valid()) return;
     try {
       const expired = idempotency.sweep(Date.now());
       if (expired > 0) log.debug({ expired }, 'idempotency keys expired');
