@@ -50,9 +50,14 @@ describe.skipIf(skip)('restore on start, ~100 MB', () => {
     const readyMs = performance.now() - t1;
     const restored = logLines(s, 'database restored from the replica')[0]!;
     const firstSync = logLines(s, 'litestream first sync done')[0]!;
-    // Litestream 0.5.18 cannot continue the WAL of a restored file: its first sync uploads a full copy as a new L0.
+    // The restore leaves a resume point (src/replication/resume-point.ts): Litestream continues the replica's chain,
+    // so the L0 files after the restore are small (without it, the first sync uploaded a full copy as a new L0).
     const objects = (await (await fetch(`http://${replica.gcs.host}/storage/v1/b/large-test/o?prefix=db/ltx/0/`)).json()) as { items: { name: string; size: string }[] };
     const l0 = objects.items.map((o) => `${o.name.split('/').pop()} ${(Number(o.size) / 1048576).toFixed(1)} MiB`);
+    expect(logLines(s, 'resuming the replica after the restore: no new snapshot')).toHaveLength(1);
+    const afterRestore = objects.items.filter((o) => BigInt(`0x${o.name.split('/').pop()!.split('-')[0]}`) > BigInt(`0x${String(restored.txid)}`));
+    expect(afterRestore.length).toBeGreaterThan(0);
+    for (const o of afterRestore) expect(Number(o.size)).toBeLessThan(0.01 * bytes);
     console.log(
       `~100 MB restore on start: database ${(bytes / 1048576).toFixed(1)} MiB, ${rows} rows; first upload (start of the first instance) ` +
         `${uploadMs.toFixed(0)} ms; restore ${String(restored.ms)} ms (${restored.files} files, ${(Number(restored.bytes) / 1048576).toFixed(1)} MiB fetched); ` +

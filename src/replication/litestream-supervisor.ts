@@ -9,7 +9,8 @@ import type { Logger } from '../shared/log.js';
 import { m } from '../shared/metrics.js';
 import { control, postStop, postSync, type SyncResult } from './control-socket.js';
 import { eachLine, logLitestreamLine, spawnChecked } from './process-io.js';
-import { prepareDatabase, type PrepareOptions, type RestoreOutcome } from './restore.js';
+import { metaDir, prepareDatabase, replicaL0MaxTxid, type PrepareOptions, type RestoreOutcome } from './restore.js';
+import { writeResumePoint } from './resume-point.js';
 
 export type { SyncResult };
 
@@ -43,6 +44,8 @@ export class LitestreamSupervisor {
   private inflight: Promise<SyncResult> | null = null;
   private queued: Promise<SyncResult> | null = null;
   private downReason = '';
+  /** Set by a restore in this process, used (once) by start(): where the restored file stands in the replica's chain. */
+  private restored: Extract<RestoreOutcome, { action: 'restored' }> | null = null;
   /** POST /sync requests actually sent (callers that ride a pass do not add one). */
   syncPasses = 0;
   /** Litestream died while the server runs: stop taking writes. */
@@ -80,8 +83,10 @@ export class LitestreamSupervisor {
   }
 
   /** Before the database is opened: restore it from the replica unless the local file is current. Throws if the replica cannot be read. */
-  prepareDatabase(opts: PrepareOptions): Promise<RestoreOutcome> {
-    return prepareDatabase(this.cfg, this.dbPath, this.env, this.log, opts);
+  async prepareDatabase(opts: PrepareOptions): Promise<RestoreOutcome> {
+    const outcome = await prepareDatabase(this.cfg, this.dbPath, this.env, this.log, opts);
+    if (outcome.action === 'restored') this.restored = outcome;
+    return outcome;
   }
 
   /** After migrations: start replicating, and resolve once the control socket answers and a first sync uploaded everything. */
@@ -89,6 +94,7 @@ export class LitestreamSupervisor {
     if (this.state !== 'idle') throw new Error(`litestream supervisor: start() in state ${this.state}`);
     this.state = 'starting';
     await this.refuseSecondInstance();
+    await this.resumeAfterRestore();
     try {
       await this.launch(this.cfg.startTimeoutMs, true);
     } catch (err) {
@@ -193,6 +199,31 @@ export class LitestreamSupervisor {
   }
 
   // ---------------------------------------------------------------------------------------------------------
+
+  /**
+   * After a restore, tell Litestream where the restored file stands in the replica's chain (resume-point.ts), so its
+   * first sync uploads what changed since (migrations, a few pages) instead of a new full snapshot. Best effort: if
+   * it cannot be done safely nothing is written, and Litestream snapshots as it would anyway.
+   */
+  private async resumeAfterRestore(): Promise<void> {
+    const restored = this.restored;
+    this.restored = null;
+    if (!restored) return;
+    const fallBack = (reason: string) =>
+      this.log.warn({ reason, restoredTxid: restored.txid }, 'cannot resume the replica after the restore: litestream will upload a full snapshot');
+    try {
+      if (!/^[0-9a-f]{1,16}$/.test(restored.txid)) return fallBack(`unexpected restored txid ${JSON.stringify(restored.txid)}`);
+      // Litestream uploads L0 files from the replica's newest L0 TXID + 1: it must be the one we restored to, or it
+      // would look for local files we do not have (L0 behind: stuck) or skip ours (someone else wrote meanwhile).
+      const l0 = await replicaL0MaxTxid(this.cfg, this.env, this.log);
+      if (l0 === null || BigInt(`0x${l0}`) !== BigInt(`0x${restored.txid}`)) return fallBack(`the replica's newest L0 TXID is ${l0 ?? 'unknown'}`);
+      const r = writeResumePoint(this.dbPath, metaDir(this.dbPath), restored.txid, restored.stamp);
+      if (!r.written) return fallBack(r.reason);
+      this.log.info({ restoredTxid: restored.txid, resumeTxid: r.txid }, 'resuming the replica after the restore: no new snapshot');
+    } catch (err) {
+      fallBack((err as Error).message);
+    }
+  }
 
   private async syncPass(timeoutMs: number): Promise<SyncResult> {
     if (this.state !== 'running') throw new AppError('replication_down', this.downReason || `litestream is ${this.state}`);

@@ -19,11 +19,12 @@ import path from 'node:path';
 import type { ReplicationConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { lastError, runLitestream } from './process-io.js';
+import { stampOf, type FileStamp } from './resume-point.js';
 
 export type RestoreOutcome =
   | { action: 'local'; ms: number; why: string }
   | { action: 'fresh'; ms: number }
-  | { action: 'restored'; ms: number; txid: string; files: number; bytes: number };
+  | { action: 'restored'; ms: number; txid: string; files: number; bytes: number; stamp: FileStamp };
 
 export class ReplicaUnavailableError extends Error {
   override name = 'ReplicaUnavailableError';
@@ -106,6 +107,11 @@ export async function prepareDatabase(
     );
   }
   if (hasLocal) setAside(dbPath, log);
+  else {
+    // A WAL left beside a database that is gone would be replayed onto the restored file by SQLite.
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(dbPath + suffix, { force: true });
+    fs.rmSync(metaDir(dbPath), { recursive: true, force: true });
+  }
   log.info({ replicaUrl: url, txid: parsed.max_txid, files, bytes }, 'restoring the database from the replica');
 
   // No -if-replica-exists here: a replica that was there a moment ago and is gone now is an error, not a fresh start.
@@ -126,8 +132,31 @@ export async function prepareDatabase(
     fs.rmSync(dbPath, { force: true });
     throw new ReplicaUnavailableError(`the restore ended at TXID ${txid}, before ${opts.atLeastTxid} where the previous writer released it: refusing to write from behind`);
   }
+  // Taken before anything else opens the file: the resume point (resume-point.ts) is sound only if it is unchanged.
+  const stamp = stampOf(dbPath);
   log.info({ replicaUrl: url, txid, files, bytes, ms: ms() }, 'database restored from the replica');
-  return { action: 'restored', ms: ms(), txid, files, bytes };
+  return { action: 'restored', ms: ms(), txid, files, bytes, stamp };
+}
+
+/**
+ * The newest level-0 TXID in the replica (hex), from `litestream ltx -level 0 -json URL` (one LIST request), or null
+ * if it cannot be read. Litestream's replicate uploads local L0 files from the replica's newest L0 TXID + 1 on.
+ */
+export async function replicaL0MaxTxid(cfg: ReplicationConfig, env: NodeJS.ProcessEnv, log: Logger): Promise<string | null> {
+  const r = await runLitestream(cfg.bin, ['ltx', '-level', '0', '-json', cfg.replicaUrl], env, cfg.connectTimeoutMs, log, { logStderr: false });
+  if (r.timedOut || r.code !== 0) return null;
+  try {
+    const files = JSON.parse(r.stdout.slice(r.stdout.indexOf('['))) as { max_txid?: string }[];
+    let max: bigint | null = null;
+    for (const f of files) {
+      if (!/^[0-9a-f]{1,16}$/.test(f.max_txid ?? '')) return null;
+      const v = BigInt(`0x${f.max_txid}`);
+      if (max === null || v > max) max = v;
+    }
+    return max === null ? null : max.toString(16).padStart(16, '0');
+  } catch {
+    return null;
+  }
 }
 
 /**
