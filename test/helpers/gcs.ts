@@ -85,11 +85,12 @@ export async function stopAllGcs(): Promise<void> {
 }
 
 /** Starts fake-gcs-server on a free loopback port (its reads need Host = -public-host, hence the flags). */
-export async function startGcs(opts: { backend?: 'memory' | 'filesystem'; port?: number } = {}): Promise<Gcs> {
+export async function startGcs(opts: { backend?: 'memory' | 'filesystem'; port?: number; publicHost?: string } = {}): Promise<Gcs> {
   if (!FAKE_GCS_BIN) throw new Error('fake-gcs-server not installed');
   for (let attempt = 0; ; attempt++) {
     const port = opts.port ?? (await freePort());
-    const args = ['-scheme', 'http', '-host', '127.0.0.1', '-port', String(port), '-public-host', `127.0.0.1:${port}`];
+    // publicHost: the host:port clients use, when they reach it through a proxy (test/helpers/latency-proxy.ts).
+    const args = ['-scheme', 'http', '-host', '127.0.0.1', '-port', String(port), '-public-host', opts.publicHost ?? `127.0.0.1:${port}`];
     args.push('-external-url', `http://127.0.0.1:${port}`, '-log-level', 'warn');
     if (opts.backend === 'filesystem') args.push('-backend', 'filesystem', '-filesystem-root', tempDir('fake-gcs-'));
     else args.push('-backend', 'memory');

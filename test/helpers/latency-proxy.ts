@@ -14,6 +14,8 @@ export interface LatencyProxy {
   requests: number;
   /** Their request lines and when they arrived (performance.now()), e.g. to find uploads after a moment. */
   heads: { at: number; line: string }[];
+  /** Bytes forwarded upstream so far (request heads and bodies: what an upload costs). */
+  bytesUp: number;
   stall(): void;
   resume(): void;
   close(): Promise<void>;
@@ -44,6 +46,7 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Prom
     delayMs,
     requests: 0,
     heads: [],
+    bytesUp: 0,
     stall: () => void (stalled = true),
     resume() {
       stalled = false;
@@ -76,6 +79,7 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Prom
         const nl = b.indexOf(13);
         proxy.heads.push({ at: performance.now(), line: b.subarray(0, nl > 0 ? Math.min(nl, 600) : 600).toString('latin1') });
       }
+      proxy.bytesUp += b.length;
       pass(() => upstream.write(b), proxy.delayMs, () => !clientGone);
     });
     upstream.on('data', (b) => pass(() => client.write(b), 0));
