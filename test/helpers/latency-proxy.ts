@@ -36,7 +36,14 @@ function upstreamHost(chunk: Buffer, proxyPort: number, upstreamPort: number): B
   return fixed === head ? chunk : Buffer.concat([Buffer.from(fixed, 'latin1'), chunk.subarray(Buffer.byteLength(head, 'latin1'))]);
 }
 
-export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Promise<LatencyProxy> {
+/**
+ * `hostRewrite` (default on): request heads naming the proxy as Host name the emulator instead, so reads work with
+ * the emulator's own public host. Its resumable upload sessions then go straight to the emulator (their URLs name
+ * it): the proxy sees each upload's first request, not its data. Off: start the emulator with the proxy as its
+ * public host (startGcs publicHost) to route everything through here, e.g. to count upload bytes.
+ */
+export async function startLatencyProxy(upstreamPort: number, delayMs = 0, opts: { hostRewrite?: boolean } = {}): Promise<LatencyProxy> {
+  const hostRewrite = opts.hostRewrite ?? true;
   let stalled = false;
   const held: (() => void)[] = [];
   const sockets = new Set<net.Socket>();
@@ -75,7 +82,7 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0): Prom
     client.on('data', (b: Buffer) => {
       if (METHOD.test(b.subarray(0, 8).toString('latin1'))) {
         proxy.requests++;
-        b = upstreamHost(b, proxy.port, upstreamPort);
+        if (hostRewrite) b = upstreamHost(b, proxy.port, upstreamPort);
         const nl = b.indexOf(13);
         proxy.heads.push({ at: performance.now(), line: b.subarray(0, nl > 0 ? Math.min(nl, 600) : 600).toString('latin1') });
       }
