@@ -221,8 +221,9 @@ export class Leadership {
       supervisor.onDown = (reason) => this.state.refuseWrites(reason);
       supervisor.onUp = () => this.state.resumeWrites();
       this.term = term;
-      this.state.serve({ writer: term.writer, readers: term.readers });
+      // Logged first: the held requests are answered as soon as the backend is served.
       this.log.info({ epoch, restore: restore.action, ms: Math.round(performance.now() - t0), startedAt: new Date().toISOString() }, 'leading: term started');
+      this.state.serve({ writer: term.writer, readers: term.readers });
       this.onTermStarted();
     } catch (err) {
       this.fence.revoke();

@@ -119,6 +119,41 @@ describe.skipIf(skip)('writer lease: two processes, one replica', () => {
     expect(Math.max(...gaps)).toBeLessThan(8000); // inside STANDBY_HOLD_MS: no held write timed out
   });
 
+  it('standby: reads and writes are held, answered 503 not_leader after STANDBY_HOLD_MS; a held read is answered once it leads, with the last write the old leader acknowledged', { timeout: 60_000 }, async () => {
+    const c = await cluster();
+    const a = await c.start('A');
+    await c.leading(a);
+    const b = await c.start('B', { env: { STANDBY_HOLD_MS: '700' } });
+    await waitFor(() => logLines(b.s, 'standby: another instance holds the writer lease; holding requests until it is released or expires').length > 0, 'standby');
+    // Not answered from a copy: held, then refused, nothing applied.
+    for (const [method, url, body] of [['GET', '/products?limit=1'], ['POST', '/products', { name: 'early', price: 1 }]] as const) {
+      const t0 = performance.now();
+      const r = await req(b.s.url, method, url, body);
+      expect(r.status, `${method} ${url}`).toBe(503);
+      expect(r.body.error.code).toBe('not_leader');
+      expect(r.headers.get('retry-after')).toBe('1');
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(650);
+    }
+    // The old leader's last acknowledged write, then a read held by the standby across the handover.
+    const last = await req(a.s.url, 'POST', '/products', { name: 'last-of-A', price: 9 });
+    expect(last.status).toBe(201);
+    const b2 = await c.start('B2', { env: { STANDBY_HOLD_MS: '8000' } });
+    await waitFor(() => logLines(b2.s, 'standby: another instance holds the writer lease; holding requests until it is released or expires').length > 0, 'standby B2');
+    const held = req(b2.s.url, 'GET', `/products/${last.body.id}`);
+    await sleep(200);
+    b.s.proc.kill('SIGTERM'); // a standby stops at once (nothing to hand over)
+    expect(await b.s.exited).toBe(0);
+    a.s.proc.kill('SIGTERM');
+    expect(await a.s.exited).toBe(0);
+    const r = await held;
+    expect(r.status).toBe(200);
+    expect(r.body.name).toBe('last-of-A');
+    await c.leading(b2);
+    expect(termViolations(c.terms())).toEqual([]);
+    expect(c.terms().map((t) => t.node)).toEqual(['A', 'B2']);
+    expect(logLines(b.s, 'leading: term started')).toHaveLength(0);
+  });
+
   it('kill -9 of the leader: the standby takes over within TTL + margin + restore; every replicated-acknowledged write survives', { timeout: 90_000 }, async () => {
     const c = await cluster();
     const a = await c.start('A');
