@@ -86,6 +86,7 @@ export class Leadership {
   private pollTimer: NodeJS.Timeout | null = null;
   private stopping = false;
   private lastHolder = '';
+  private lastPollError = '';
 
   constructor(
     private readonly config: Config,
@@ -161,9 +162,10 @@ export class Leadership {
       this.lease.stop();
       throw err;
     }
+    // Lost meanwhile: lost() has fenced, killed Litestream and logged the term's end.
+    if (this.term !== term || !this.lease.held) throw new Error('the writer lease was lost during the final upload: not released');
     this.fence.revoke(); // drained, and nothing commits after the final upload
     this.endTerm('released');
-    if (!this.lease.held) throw new Error('the writer lease was lost before it could be released');
     const lastTxid = txid === null ? null : txidHex(txid);
     await this.lease.release(lastTxid);
     m.leaseHeld.set(0);
@@ -187,7 +189,9 @@ export class Leadership {
         if (!(err instanceof LeaseUnknownError)) throw err;
         const where = `gs://${this.lease.file.bucket.name}/${this.lease.file.name}`;
         if (err.status === 404) throw new ReplicaUnavailableError(`cannot use replica ${url}: the bucket doesn't exist (404 writing the writer lease ${where})`);
-        if (typeof err.status === 'number') throw new ReplicaUnavailableError(`cannot read replica ${url}: the writer lease ${where} answered Error ${err.status}: ${err.message}`);
+        // Refusals (403, 401, 400) will not change by retrying; 429 and 5xx may, like network errors.
+        const refused = typeof err.status === 'number' && err.status < 500 && err.status !== 429;
+        if (refused) throw new ReplicaUnavailableError(`cannot read replica ${url}: the writer lease ${where} answered Error ${err.status}: ${err.message}`);
         if (performance.now() > deadline) {
           throw new ReplicaUnavailableError(
             `replica ${url} did not answer within ${this.cfg.connectTimeoutMs} ms (LITESTREAM_CONNECT_TIMEOUT_MS; last error reading the writer lease ${where}: ` +
@@ -247,6 +251,7 @@ export class Leadership {
       if (this.stopping) return;
       try {
         const r = await this.lease.tryAcquire();
+        this.lastPollError = '';
         if (!r.acquired) {
           this.noteHolder(r);
           return schedule();
@@ -266,7 +271,10 @@ export class Leadership {
         await this.opening;
         this.opening = null;
       } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'standby: cannot read the writer lease; retrying');
+        // Once per distinct error, not once per poll.
+        const message = (err as Error).message;
+        if (message !== this.lastPollError) this.log.warn({ err: message }, 'standby: cannot read the writer lease; retrying');
+        this.lastPollError = message;
         schedule();
       }
     };
