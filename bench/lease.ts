@@ -8,13 +8,10 @@
 //               failed requests.
 // Run: npm run bench:lease (needs litestream and fake-gcs-server). Not part of npm test. Results:
 // bench/results/lease-<stamp>.json and a markdown summary on stdout.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import { MIGRATIONS } from '../src/shared/db/migrations.js';
-import { migrate } from '../src/shared/db/open.js';
 import { FAKE_GCS_BIN, freePort, LITESTREAM_BIN, startGcs } from '../test/helpers/gcs.js';
+import { buildLargeDb } from '../test/helpers/large-db.js';
 import { startLatencyProxy, type LatencyProxy } from '../test/helpers/latency-proxy.js';
 import { killAll, req, ROOT, startServer, tempDir, type Running } from '../test/helpers/server.js';
 
@@ -52,15 +49,7 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 
 async function coldStarts(proxy: LatencyProxy) {
   const url = 'gs://bench/cold';
   const dbPath = path.join(tempDir('bench-cold-'), 'app.db');
-  const db = new Database(dbPath);
-  db.pragma('journal_mode = WAL');
-  migrate(db, MIGRATIONS);
-  const insert = db.prepare('INSERT INTO products (name, price, description, stock) VALUES (?, ?, ?, ?)');
-  db.transaction(() => {
-    for (let i = 0; i < Math.ceil((100 * MiB) / 2100); i++) insert.run(`large-${i}`, i, crypto.randomBytes(1440).toString('base64'), i % 100);
-  })();
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  db.close();
+  buildLargeDb(dbPath, 100 * MiB);
   const dbBytes = fs.statSync(dbPath).size;
   const first = await startServer({ dbPath, env: env(proxy, url), timeoutMs: 120_000 });
   await first.stop();

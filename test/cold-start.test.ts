@@ -25,6 +25,7 @@ import { MIGRATIONS } from '../src/shared/db/migrations.js';
 import { migrate, openWriter } from '../src/shared/db/open.js';
 import { freePort, LITESTREAM_BIN, missingTools, startGcs, stopAllGcs, type Gcs } from './helpers/gcs.js';
 import { startLatencyProxy, type LatencyProxy } from './helpers/latency-proxy.js';
+import { buildLargeDb } from './helpers/large-db.js';
 import { tempDir } from './helpers/server.js';
 
 const skip = missingTools();
@@ -173,18 +174,7 @@ describe.skipIf(skip)('cold start after a restore (~100 MB)', () => {
 
     // The first instance: a ~100 MB database of incompressible rows, replicated (a full snapshot), then a few writes.
     const dbPath = path.join(tempDir('cold-origin-'), 'app.db');
-    {
-      const db = new Database(dbPath);
-      db.pragma('journal_mode = WAL');
-      migrate(db, MIGRATIONS);
-      const insert = db.prepare('INSERT INTO products (name, price, description, stock) VALUES (?, ?, ?, ?)');
-      const rows = Math.ceil(TARGET_BYTES / 2100);
-      db.transaction(() => {
-        for (let i = 0; i < rows; i++) insert.run(`large-${i}`, i, crypto.randomBytes(1440).toString('base64'), i % 100);
-      })();
-      db.pragma('wal_checkpoint(TRUNCATE)');
-      db.close();
-    }
+    buildLargeDb(dbPath, TARGET_BYTES);
     const dbBytes = fs.statSync(dbPath).size;
     const { config, sup } = supervisor(dbPath, []);
     const db = openWriter(config);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rawConnect, rawRequest, type RawConn } from './helpers/raw-http.js';
+import { rng } from './helpers/random.js';
 import { killAll, req, startServer, tempDir, type Running } from './helpers/server.js';
 import { logLines } from './helpers/wait.js';
 
@@ -23,18 +24,6 @@ const KILL_MIN_MS = 50;
 const KILL_MAX_MS = 400;
 const COUNTER = 'crash';
 const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FIELDS = ['id', 'name', 'price', 'description', 'stock', 'created_at', 'updated_at'] as const;
 type Row = Record<(typeof FIELDS)[number], unknown>;

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { groupKill, termViolations, useCluster, type Node } from './helpers/cluster.js';
 import { missingTools } from './helpers/gcs.js';
+import { rng } from './helpers/random.js';
 import { readDb, restoreWithCli } from './helpers/replica.js';
 import { req } from './helpers/server.js';
 import { logLines, waitFor } from './helpers/wait.js';
@@ -16,18 +17,6 @@ const skip = missingTools();
 const RUN_MS = Number(process.env.LEASE_CHAOS_MS ?? (process.env.SOAK === '1' ? 180_000 : 30_000));
 const SEED = Number(process.env.LEASE_CHAOS_SEED ?? Date.now() % 1_000_000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** mulberry32: a small seeded generator, so a failing schedule can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Slot = { name: string; dbPath?: string; node: Node | null; frozen: boolean; cut: boolean };
 

@@ -1,13 +1,10 @@
 // Restore on start with a ~100 MB database (scale to zero, new instance): how long the restore takes and how
 // long from process start to /readyz 200. The data is incompressible so LTX compression cannot flatter it.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../src/shared/db/migrations.js';
-import { migrate } from '../src/shared/db/open.js';
 import { missingTools } from './helpers/gcs.js';
+import { buildLargeDb } from './helpers/large-db.js';
 import { useReplica } from './helpers/replica.js';
 import { req, tempDir, type Running } from './helpers/server.js';
 import { logLines, waitFor } from './helpers/wait.js';
@@ -23,16 +20,7 @@ describe.skipIf(skip)('restore on start, ~100 MB', () => {
     const url = 'gs://large-test/db';
     // Build the database directly (as the server's schema would be), ~2 KB of random text per product.
     const dbPath = path.join(tempDir(), 'app.db');
-    const db = new Database(dbPath);
-    db.pragma('journal_mode = WAL');
-    migrate(db, MIGRATIONS);
-    const insert = db.prepare('INSERT INTO products (name, price, description, stock) VALUES (?, ?, ?, ?)');
-    const rows = Math.ceil(TARGET_BYTES / 2100);
-    db.transaction(() => {
-      for (let i = 0; i < rows; i++) insert.run(`large-${i}`, i, crypto.randomBytes(1440).toString('base64'), i % 100);
-    })();
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    db.close();
+    const { rows } = buildLargeDb(dbPath, TARGET_BYTES);
     const bytes = fs.statSync(dbPath).size;
     expect(bytes).toBeGreaterThan(0.9 * TARGET_BYTES);
 

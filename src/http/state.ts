@@ -61,7 +61,8 @@ export class ServiceState {
   startDraining(): void {
     this.draining = true;
     this.set(false, 'server is shutting down');
-    this.failWaiters(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
+    const closing = new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' });
+    this.settleWaiters((w) => w.reject(closing));
   }
 
   /** A term starts: requests are served by `b`, and the ones held meanwhile go to it now. */
@@ -69,13 +70,7 @@ export class ServiceState {
     this.backend = b;
     this.role = 'leader';
     this.writesRefused = undefined;
-    const waiters = [...this.waiters];
-    this.waiters.clear();
-    m.standbyHeld.set(0);
-    for (const w of waiters) {
-      clearTimeout(w.timer);
-      w.resolve(b);
-    }
+    this.settleWaiters((w) => w.resolve(b));
   }
 
   /** No backend (a standby, or a leader that lost its lease): requests are held from now on. */
@@ -103,13 +98,14 @@ export class ServiceState {
     });
   }
 
-  private failWaiters(err: AppError): void {
+  /** Every held request, at once: handed the backend, or refused. */
+  private settleWaiters(settle: (w: Waiter) => void): void {
     const waiters = [...this.waiters];
     this.waiters.clear();
     m.standbyHeld.set(0);
     for (const w of waiters) {
       clearTimeout(w.timer);
-      w.reject(err);
+      settle(w);
     }
   }
 
