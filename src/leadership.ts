@@ -12,11 +12,13 @@ import type { ServiceState } from './http/state.js';
 import { uwsBuild } from './http/uws.js';
 import { openReaders, type Readers } from './readers/pool.js';
 import { DurabilityGate } from './replication/durability-gate.js';
+import { FencedEgress } from './replication/egress.js';
 import { LitestreamSupervisor } from './replication/index.js';
 import { LeaseUnknownError, storageFromEnv, WriterLease, type AcquireResult, type LostReason } from './replication/lease.js';
 import { localIsCurrent, markLocalEpoch, ReplicaUnavailableError, txidHex } from './replication/restore.js';
 import type { Config, ReplicationConfig } from './shared/config.js';
 import { Fence, monotonicMs } from './shared/fence.js';
+import { threadId } from './shared/thread-id.js';
 import type { Logger } from './shared/log.js';
 import { m } from './shared/metrics.js';
 import { WriterClient } from './writer/client.js';
@@ -46,7 +48,8 @@ export async function openTerm(
   const writer = new WriterClient(config, gate, opts.fence);
   let checkpointer: Checkpointer | null = null;
   try {
-    const { sqliteVersion, userVersion } = await writer.ready;
+    const ready = await writer.ready;
+    const { sqliteVersion, userVersion } = ready;
     log.info({ dbPath: config.dbPath, sqliteVersion, schemaVersion: userVersion, synchronous: config.synchronous }, 'writer ready');
     log.info({ node: process.version, uws: uwsBuild(), sqliteVersion }, 'runtime');
     writer.onFatal = (reason) => {
@@ -57,6 +60,8 @@ export async function openTerm(
     checkpointer = await Checkpointer.start(config, log);
     const readers = await openReaders(config);
     log.info({ readers: readers.threads, mode: readers.threads === 0 ? 'inline' : 'pool' }, 'readers ready');
+    // Kernel thread ids, so CPU can be read per thread from /proc (bench/lib/threads.ts): all are "node" there.
+    log.info({ main: threadId(), writer: ready.tid, checkpointer: checkpointer?.tid ?? null }, 'threads');
     return { writer, readers, sqliteVersion, checkpointer, supervisor, gate };
   } catch (err) {
     await checkpointer?.close().catch(() => {});
@@ -75,6 +80,8 @@ export class Leadership {
   /** Called when a term starts serving (e.g. to apply DATA_FILE, which only a leader does). */
   onTermStarted: () => void = () => {};
   readonly fence = new Fence();
+  /** Litestream's only way to the bucket: closed to it whenever the fence is down (src/replication/egress.ts). */
+  private readonly egress: FencedEgress;
   /** The term being served (null: standby, or between terms). */
   term: Term | null = null;
   private readonly lease: WriterLease;
@@ -87,6 +94,8 @@ export class Leadership {
   private stopping = false;
   private lastHolder = '';
   private lastPollError = '';
+  /** The Litestream of a term that is starting (not yet `term`), so a loss meanwhile kills it too. */
+  private starting: LitestreamSupervisor | null = null;
 
   constructor(
     private readonly config: Config,
@@ -97,6 +106,10 @@ export class Leadership {
     this.cfg = config.replication!;
     this.rootLog = log;
     this.log = log.child({ component: 'lease' });
+    this.egress = new FencedEgress(this.fence, process.env.STORAGE_EMULATOR_HOST || null, this.log);
+    if (!process.env.STORAGE_EMULATOR_HOST && (process.env.HTTPS_PROXY || process.env.https_proxy)) {
+      this.log.warn('HTTPS_PROXY is set: Litestream reaches Cloud Storage through the fenced egress instead (it is not chained to your proxy)');
+    }
     // A standby notices a release within this: it bounds the write gap of a handover.
     this.pollMs = Math.max(50, Math.min(500, Math.round(this.cfg.leaseRenewMs / 2)));
     this.lease = new WriterLease({
@@ -131,6 +144,7 @@ export class Leadership {
    * Held by another instance: 'standby', polling from now on. Throws when the bucket cannot be read at all.
    */
   async start(): Promise<'leader' | 'standby'> {
+    await this.egress.listen();
     const acq = await this.firstAttempt();
     if (acq.acquired) {
       await this.lead(acq);
@@ -213,7 +227,8 @@ export class Leadership {
     m.leaseHeld.set(1);
     m.leaseEpoch.set(epoch);
     this.log.info({ epoch, owner: this.owner, previous }, 'writer lease acquired: starting a term');
-    const supervisor = new LitestreamSupervisor(this.cfg, dbPath, this.rootLog, this.config.logLevel);
+    const supervisor = new LitestreamSupervisor(this.cfg, dbPath, this.rootLog, this.config.logLevel, this.egress);
+    this.starting = supervisor;
     let term: Term | null = null;
     try {
       const atLeastTxid = previous?.released ? previous.lastTxid : null;
@@ -225,11 +240,13 @@ export class Leadership {
       supervisor.onDown = (reason) => this.state.refuseWrites(reason);
       supervisor.onUp = () => this.state.resumeWrites();
       this.term = term;
+      this.starting = null;
       // Logged first: the held requests are answered as soon as the backend is served.
       this.log.info({ epoch, restore: restore.action, ms: Math.round(performance.now() - t0), startedAt: new Date().toISOString() }, 'leading: term started');
       this.state.serve({ writer: term.writer, readers: term.readers });
       this.onTermStarted();
     } catch (err) {
+      this.starting = null;
       this.fence.revoke();
       supervisor.kill();
       if (term) await closeTerm(term).catch(() => {});
@@ -298,7 +315,9 @@ export class Leadership {
     m.leaseHeld.set(0);
     const term = this.term;
     this.term = null;
+    this.egress.cut();
     term?.supervisor?.kill();
+    this.starting?.kill(); // a term still starting: its Litestream must not run on either
     this.log.error({ reason, epoch: this.fence.epoch }, 'writer lease lost: commits fenced, Litestream killed without a final upload; becoming a standby');
     if (!term) return; // lost while a term was starting: lead() notices and gives up
     this.endTerm('lost');

@@ -18,6 +18,15 @@ const RUN_MS = Number(process.env.LEASE_CHAOS_MS ?? (process.env.SOAK === '1' ? 
 const SEED = Number(process.env.LEASE_CHAOS_SEED ?? Date.now() % 1_000_000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A node's lease, term and fencing lines, for a failure message. */
+const leaseLines = (n: Node) =>
+  n.s
+    .output()
+    .split('\n')
+    .filter((l) => /"component":"lease"|term|fenced|restor|"level":[56]0/.test(l) && !l.includes('"component":"http"'))
+    .map((l) => l.slice(0, 500))
+    .join('\n');
+
 type Slot = { name: string; dbPath?: string; node: Node | null; frozen: boolean; cut: boolean };
 
 describe.skipIf(skip)('writer lease: random schedule of starts, SIGTERMs, kill -9s, freezes and bucket cuts', () => {
@@ -126,15 +135,18 @@ describe.skipIf(skip)('writer lease: random schedule of starts, SIGTERMs, kill -
 
     // The end: one process leads (wait for it), then everything stops cleanly and the replica is restored.
     const live = slots.filter((s) => s.node).map((s) => s.node!);
-    await waitFor(() => live.some((n) => logLines(n.s, 'leading: term started').length > logLines(n.s, 'term ended').length), 'a leader at the end', 30_000);
+    await waitFor(() => live.some((n) => logLines(n.s, 'leading: term started').length > logLines(n.s, 'term ended').length), 'a leader at the end', 30_000).catch(
+      (err: Error) => {
+        const dump = c.nodes.map((n) => `--- ${n.name} (pid ${n.s.proc.pid}, exit ${String(n.s.proc.exitCode ?? n.s.proc.signalCode)})\n` + leaseLines(n)).join('\n');
+        throw new Error(`${err.message} (seed ${SEED}; events ${events.join(', ')})\n${dump}`);
+      },
+    );
     for (const n of live) {
       n.s.proc.kill('SIGTERM');
       await n.s.exited;
     }
     const terms = c.terms();
-    if (process.env.LEASE_CHAOS_DUMP) {
-      for (const n of c.nodes) console.log(`--- ${n.name} ---\n` + n.s.output().split('\n').filter((l) => /"component":"lease"|term|fenced/.test(l)).map((l) => l.slice(0, 400)).join('\n'));
-    }
+    if (process.env.LEASE_CHAOS_DUMP) for (const n of c.nodes) console.log(`--- ${n.name} ---\n${leaseLines(n)}`);
     console.log(
       `lease chaos (seed ${SEED}, ${RUN_MS / 1000} s): events ${events.join(', ')}; terms ${terms.map((t) => `${t.node}#${t.epoch}(${t.end}:${t.batches ?? '?'})`).join(' ')}; ` +
         `outcomes ${JSON.stringify(outcomes)}`,

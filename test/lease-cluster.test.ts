@@ -181,29 +181,43 @@ describe.skipIf(skip)('writer lease: two processes, one replica', () => {
     expect(termViolations(c.terms())).toEqual([]);
   });
 
-  it('zombie: a leader frozen past its TTL wakes up fenced: its next commit is refused and its Litestream is killed before it uploads anything', { timeout: 90_000 }, async () => {
+  it.each([
+    ['the whole container (server and Litestream)', true],
+    ['only the server (its Litestream runs on)', false],
+  ])('zombie, %s frozen past the TTL with uploads pending: its next commit is refused, and nothing of its Litestream reaches the bucket after the takeover', { timeout: 90_000 }, async (_what, withLitestream) => {
     const c = await cluster();
-    const a = await c.start('A');
+    // A 5 s sync interval: the writes just before the freeze are still waiting for Litestream's upload when it stops.
+    const a = await c.start('A', { env: { LITESTREAM_SYNC_INTERVAL: '5s' } });
     await c.leading(a);
-    for (let i = 0; i < 20; i++) expect((await req(a.s.url, 'POST', '/products', { name: `a-${i}`, price: 1 })).status).toBe(201);
-    await sleep(1500); // Litestream has uploaded it all
+    for (let i = 0; i < 20; i++) {
+      expect((await req(a.s.url, 'POST', '/products', { name: `a-${i}`, price: 1 }, { Prefer: 'durability=replicated' })).status).toBe(201);
+    }
     const b = await c.start('B');
-    groupKill(a, 'SIGSTOP'); // the whole container freezes: server and Litestream
+    for (let i = 0; i < 20; i++) expect((await req(a.s.url, 'POST', '/products', { name: `a-late-${i}`, price: 1 })).status).toBe(201);
+    groupKill(a, 'SIGSTOP', { litestream: withLitestream }); // with uploads pending
     await c.leading(b, 1, 30_000);
+    const takeoverAt = performance.now();
     const bAcks: Ack[] = [];
     for (let i = 0; i < 20; i++) {
       const r = await req(b.s.url, 'POST', '/products', { name: `b-${i}`, price: 2 }, { Prefer: 'durability=replicated' });
       expect(r.status).toBe(201);
       bAcks.push({ id: r.body.id, name: `b-${i}`, node: 'B', at: performance.now() });
     }
-    const resumedAt = performance.now();
-    groupKill(a, 'SIGCONT');
+    // A server stuck past Litestream's 5 s sync interval: its Litestream tries to upload the pending files meanwhile.
+    if (!withLitestream) await sleep(Math.max(0, 6000 - (performance.now() - takeoverAt)));
+    const resumedAt = withLitestream ? performance.now() : takeoverAt;
+    groupKill(a, 'SIGCONT', { litestream: withLitestream });
     // Its first write after waking: never committed (fenced), answered 503 not_leader (at once, or after the hold).
     const late = await req(a.s.url, 'POST', '/products', { name: 'zombie', price: 3 });
     expect(late.status).toBe(503);
     expect(late.body.error.code).toBe('not_leader');
     await waitFor(() => logLines(a.s, 'litestream killed: the writer lease is gone (no final upload)').length > 0, 'A killed its Litestream');
     await sleep(2000); // anything A's Litestream would still upload has had time to arrive
+    // Whether its Litestream got a chunk out before the kill is a race: the fenced egress cuts it either way.
+    const cut = logLines(a.s, 'litestream tried to send to the bucket without a valid writer lease: cut').length;
+    console.log(`zombie (${_what}): after the thaw the fenced egress refused ${cut ? 'uploads' : 'nothing it read'}; the bucket saw ${ltxWritesSince(a, resumedAt).length} LTX writes from it`);
+    // With its Litestream running on, what it tried to upload meanwhile waited in the stuck server's egress and was
+    // cut there (without the egress it would have landed over B's files: what the chaos soak saw before it existed).
     expect(ltxWritesSince(a, resumedAt)).toEqual([]);
     expect(logLines(a.s, 'writer lease lost: commits fenced, Litestream killed without a final upload; becoming a standby')[0]).toMatchObject({ reason: 'expired' });
     b.s.proc.kill('SIGTERM');
@@ -212,7 +226,8 @@ describe.skipIf(skip)('writer lease: two processes, one replica', () => {
     const db = readDb(restored.dbPath);
     expect(db.integrity).toBe('ok');
     const names = [...db.products.values()].map((p) => p.name as string);
-    expect(names.filter((n) => n.startsWith('a-'))).toHaveLength(20);
+    // The replicated ones are there; the local ones written just before the freeze may be lost (never uploaded).
+    expect(names.filter((n) => /^a-\d+$/.test(n))).toHaveLength(20);
     expect(missing(restored.dbPath, bAcks)).toEqual([]);
     expect(names).not.toContain('zombie');
     expect(termViolations(c.terms())).toEqual([]);

@@ -3,6 +3,7 @@
 import type { LoadResult, LoadSpec } from './load.js';
 import { runLoad } from './load.js';
 import { freshDbCopy, startServer, type RunningServer, type ServerKind } from './server.js';
+import { cpuByRole, threadCpuSeconds, threadRoles } from './threads.js';
 
 /** Metrics read before and after every measured run. */
 export const SCRAPED = [
@@ -47,6 +48,8 @@ export interface TrialResult extends LoadResult {
   meanBatch: number | null;
   /** Cores the server process used on average during the run. */
   serverCores: number;
+  /** CPU seconds per thread role during the measured load (bench/lib/threads.ts): main, writer, checkpointer, libuv, other. */
+  threadSeconds: Record<string, number>;
   checks: Record<string, unknown>;
   /** Spawn to "listening", and SIGTERM to exit (ours drains and checkpoints the WAL), in ms. */
   startupMs: number;
@@ -67,9 +70,11 @@ export async function runTrial(seedPath: string, spec: TrialSpec): Promise<Trial
     if (spec.warmup) await runLoad(server.url, spec.warmup);
     const before = await scrapeMetrics(server.url);
     const cpu0 = server.cpuSeconds();
+    const threads0 = threadCpuSeconds(server.pid);
     const t0 = performance.now();
     const load = spec.custom ? await spec.custom(server) : await runLoad(server.url, spec.load);
     const serverCores = (server.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000);
+    const threadSeconds = cpuByRole(threads0, threadCpuSeconds(server.pid), threadRoles(server.pid, server.output()));
     const after = await scrapeMetrics(server.url);
     const checks = spec.check ? await spec.check(server, load) : {};
     const batches = after.writer_batch_size_count - before.writer_batch_size_count;
@@ -82,6 +87,7 @@ export async function runTrial(seedPath: string, spec: TrialSpec): Promise<Trial
       overloaded: after.overloaded_rejections_total - before.overloaded_rejections_total,
       meanBatch: batches > 0 ? (after.writer_batch_size_sum - before.writer_batch_size_sum) / batches : null,
       serverCores,
+      threadSeconds,
       checks,
       startupMs,
       pid: server.pid,

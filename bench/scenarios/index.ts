@@ -1,8 +1,9 @@
 // The suite: its scenarios in the order they run and appear in RESULTS.md, the targets table in the order it is
 // quoted, and the runner. Each scenario runs against this server ("ours") and the baseline with the same data
-// and load settings (the tuning sweeps run on ours only).
+// and load settings (the tuning sweeps run on ours only; the CPU scenario against the bare probe).
 import { COMMON_SETTINGS, type CommonSettings, type Ctx, type Mode, type Scenario, type ScenarioResult, type Target } from '../lib/scenario.js';
 import { batchSweepScenario } from './batch-sweep.js';
+import { cpuScenario, cpuTargets } from './cpu.js';
 import { crudMixScenario } from './crud-mix.js';
 import { FIXED_RATE_METHOD, fixedRateScenario, fixedRateTargets } from './fixed-rate.js';
 import { hammerScenario, hammerTargets } from './hammer.js';
@@ -22,10 +23,11 @@ export const SCENARIOS: readonly Scenario[] = [
   batchSweepScenario,
   readersScenario,
   wrkScenario,
+  cpuScenario,
 ];
 
 /** The suite's targets, each judged over the whole run (a throughput target also reads the wrk cross-check). */
-export const TARGETS: readonly ((all: ScenarioResult[]) => Target[])[] = [maxWriteTargets, maxReadTargets, hammerTargets, fixedRateTargets];
+export const TARGETS: readonly ((all: ScenarioResult[]) => Target[])[] = [maxWriteTargets, maxReadTargets, hammerTargets, fixedRateTargets, cpuTargets];
 
 /** Scenario-specific method notes, after the general ones in RESULTS.md. */
 export const METHOD_NOTES: readonly string[] = [WRK_METHOD, FIXED_RATE_METHOD];

@@ -10,6 +10,8 @@ const CLOSE_TIMEOUT_MS = 2000;
 
 export class Checkpointer {
   private closed: (() => void) | null = null;
+  /** The thread's kernel id (for per-thread CPU in the bench), null off Linux. */
+  tid: number | null = null;
   private running = true;
 
   private constructor(
@@ -28,6 +30,7 @@ export class Checkpointer {
         const msg = unpack<FromCheckpointer>(bytes);
         if (msg.t === 'ready') {
           ready = true;
+          self.tid = msg.tid;
           resolve();
         } else self.onMessage(msg);
       });

@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../shared/config.js';
 import { openCheckpointer } from '../shared/db/open.js';
 import { pack, unpack, type FromCheckpointer, type ToCheckpointer } from '../shared/protocol.js';
+import { threadId } from '../shared/thread-id.js';
 
 const { config } = workerData as { config: Config };
 const port = parentPort!;
@@ -67,4 +68,4 @@ port.on('message', (bytes: Uint8Array) => {
     port.close();
   }
 });
-post({ t: 'ready' });
+post({ t: 'ready', tid: threadId() });

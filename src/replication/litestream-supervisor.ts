@@ -8,6 +8,7 @@ import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { m } from '../shared/metrics.js';
 import { control, postStop, postSync, type SyncResult } from './control-socket.js';
+import type { FencedEgress } from './egress.js';
 import { eachLine, logLitestreamLine, spawnChecked } from './process-io.js';
 import { metaDir, prepareDatabase, replicaL0MaxTxid, type PrepareOptions, type RestoreOutcome } from './restore.js';
 import { writeResumePoint } from './resume-point.js';
@@ -61,6 +62,8 @@ export class LitestreamSupervisor {
     private readonly dbPath: string,
     log: Logger,
     logLevel: string,
+    /** With a writer lease: `replicate` reaches the bucket only through this, and only while the lease is valid. */
+    private readonly egress: FencedEgress | null = null,
   ) {
     this.log = log.child({ component: 'litestream' });
     // litestream.yml reads these (Litestream expands ${VAR}); LOG_LEVEL overrides the yml's level in Litestream.
@@ -254,7 +257,8 @@ export class LitestreamSupervisor {
   private async launch(timeoutMs: number, firstSync: boolean): Promise<void> {
     const t0 = performance.now();
     const deadline = t0 + timeoutMs;
-    const child = await spawnChecked(this.cfg.bin, ['replicate', '-config', this.cfg.configPath], this.env);
+    const env = this.egress ? { ...this.env, ...this.egress.env() } : this.env;
+    const child = await spawnChecked(this.cfg.bin, ['replicate', '-config', this.cfg.configPath], env);
     if (this.state === 'stopped') {
       // kill() came while it was being spawned (fenced): it must not run at all.
       child.kill('SIGKILL');

@@ -78,6 +78,8 @@ export interface WriterReadyMsg {
   t: 'ready';
   sqliteVersion: string;
   userVersion: number;
+  /** The writer thread's kernel thread id (src/shared/thread-id.ts), null off Linux. */
+  tid: number | null;
 }
 
 export interface WriterClosedMsg {
@@ -111,7 +113,7 @@ export interface CheckpointMsg {
 }
 
 export type FromCheckpointer =
-  | { t: 'ready' }
+  | { t: 'ready'; tid: number | null }
   | CheckpointMsg
   /** A checkpoint threw (disk full, I/O error): the next one is tried in `retryInMs` (doubling up to 5 s). */
   | { t: 'failed'; message: string; failures: number; retryInMs: number }

@@ -7,6 +7,7 @@ import { assertSqliteVersion, migrate, openWriter } from '../shared/db/open.js';
 import { AppError, isBusy } from '../shared/errors.js';
 import { Fence, type FenceBuffer } from '../shared/fence.js';
 import { createLogger } from '../shared/log.js';
+import { threadId } from '../shared/thread-id.js';
 import { pack, unpack, type CommittedMsg, type FromWriter, type ToWriter, type WriteOp } from '../shared/protocol.js';
 import { createBatchRunner, Fenced, sleepSync } from './batch.js';
 import { prepareCommands } from './commands.js';
@@ -48,7 +49,7 @@ try {
     onInternalError: (err, op) => log.error({ err, op: op.op }, 'write command failed with an internal error'),
     mayCommit: fence ? () => fence.valid() : undefined,
   });
-  post({ t: 'ready', sqliteVersion, userVersion });
+  post({ t: 'ready', sqliteVersion, userVersion, tid: threadId() });
   // Expired Idempotency-Keys are ignored on lookup at once and deleted here, between batches, once a minute.
   setInterval(() => {
     // A writer whose lease ran out writes nothing, not even this.

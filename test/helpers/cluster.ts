@@ -1,12 +1,12 @@
 // Several real servers on one replica (one fake-gcs-server bucket), each with its own data directory and its own
-// TCP proxy to the emulator (to count what each one sends, and to cut one off), each in its own process group (so
-// a SIGSTOP or SIGKILL reaches its Litestream too, as when Cloud Run freezes or loses a whole container). Used by
-// test/lease-cluster.test.ts and test/lease-chaos.test.ts.
+// TCP proxy to the emulator (to count what each one sends, and to cut one off), each in its own process group;
+// groupKill() signals that group and its Litestreams' (so a SIGSTOP or SIGKILL reaches everything, as when Cloud
+// Run freezes or loses a whole container). Used by test/lease-cluster.test.ts and test/lease-chaos.test.ts.
 import path from 'node:path';
 import { afterAll } from 'vitest';
 import { startGcs, stopAllGcs, type Gcs } from './gcs.js';
 import { startLatencyProxy, type LatencyProxy } from './latency-proxy.js';
-import { replicaEnv } from './replica.js';
+import { litestreamPids, replicaEnv } from './replica.js';
 import { killAll, req, startServer, tempDir, type Running } from './server.js';
 import { logLines, waitFor } from './wait.js';
 
@@ -123,12 +123,17 @@ export function useCluster(bucket: string): () => Promise<Cluster> {
   };
 }
 
-/** A signal to the node's process group (the server and its Litestream). */
-export function groupKill(node: Node, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-node.s.proc.pid!, signal);
-  } catch {
-    // already gone
+/**
+ * A signal to everything a node runs, as when Cloud Run freezes or loses the whole container: the server's process
+ * group and each Litestream it started (Litestream runs in a process group of its own, src/replication/process-io.ts).
+ */
+export function groupKill(node: Node, signal: NodeJS.Signals, opts: { litestream?: boolean } = {}): void {
+  for (const pid of [node.s.proc.pid!, ...(opts.litestream === false ? [] : litestreamPids(node.s))]) {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // already gone
+    }
   }
 }
 

@@ -31,7 +31,7 @@ function upstreamHost(chunk: Buffer, proxyPort: number, upstreamPort: number): B
   const text = chunk.toString('latin1');
   const end = text.indexOf('\r\n\r\n');
   const head = end < 0 ? text : text.slice(0, end);
-  const fixed = head.replace(new RegExp(`\\r\\nhost: 127\\.0\\.0\\.1:${proxyPort}\\r\\n`, 'i'), `\r\nHost: 127.0.0.1:${upstreamPort}\r\n`);
+  const fixed = head.replace(new RegExp(`\\r\\nhost: 127\\.0\\.0\\.1:${proxyPort}(?=\\r\\n|$)`, 'i'), `\r\nHost: 127.0.0.1:${upstreamPort}`);
   // The rest of the chunk (body bytes) is copied as it came.
   return fixed === head ? chunk : Buffer.concat([Buffer.from(fixed, 'latin1'), chunk.subarray(Buffer.byteLength(head, 'latin1'))]);
 }
