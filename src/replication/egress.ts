@@ -145,14 +145,25 @@ export class FencedEgress {
 
   /** Emulator mode: request heads name the emulator as Host (it serves reads only for its own host name). */
   private renameHost(chunk: Buffer): Buffer {
-    if (!METHOD.test(chunk.subarray(0, 8).toString('latin1'))) return chunk;
-    const text = chunk.toString('latin1');
-    const end = text.indexOf('\r\n\r\n');
-    const head = end < 0 ? text : text.slice(0, end);
-    // Host may be the head's last line (no CRLF after it within `head`).
-    const fixed = head.replace(new RegExp(`\\r\\nhost: 127\\.0\\.0\\.1:${this.port}(?=\\r\\n|$)`, 'i'), `\r\nHost: ${this.emulator}`);
-    return fixed === head ? chunk : Buffer.concat([Buffer.from(fixed, 'latin1'), chunk.subarray(Buffer.byteLength(head, 'latin1'))]);
+    return renameHost(chunk, `127.0.0.1:${this.port}`, this.emulator!);
   }
+}
+
+/**
+ * A chunk that starts an HTTP request and names `from` as its Host, naming `to` instead (the rest of the chunk, body
+ * bytes, copied as it came). fake-gcs-server answers XML-API reads (what Litestream uses to read) only for its own
+ * public host, so whatever stands between Litestream and it must do this. Heads arrive whole in their first chunk
+ * (small requests on loopback). Also used by the tests' latency proxy (test/helpers/latency-proxy.ts).
+ */
+export function renameHost(chunk: Buffer, from: string, to: string): Buffer {
+  if (!METHOD.test(chunk.subarray(0, 8).toString('latin1'))) return chunk;
+  const text = chunk.toString('latin1');
+  const end = text.indexOf('\r\n\r\n');
+  const head = end < 0 ? text : text.slice(0, end);
+  const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // Host may be the head's last line (no CRLF after it within `head`).
+  const fixed = head.replace(new RegExp(`\\r\\nhost: ${escaped}(?=\\r\\n|$)`, 'i'), `\r\nHost: ${to}`);
+  return fixed === head ? chunk : Buffer.concat([Buffer.from(fixed, 'latin1'), chunk.subarray(Buffer.byteLength(head, 'latin1'))]);
 }
 
 /** `http://h:p`, `h:p` -> [h, p]. */

@@ -4,6 +4,7 @@
 // sent). It counts HTTP requests (chunks that start with a method) for "GCS requests per second", and logs their
 // request lines. Used by test/durability.test.ts, the lease tests (test/helpers/cluster.ts) and bench/durability.ts.
 import net from 'node:net';
+import { renameHost } from '../../src/replication/egress.js';
 
 export interface LatencyProxy {
   port: number;
@@ -22,19 +23,6 @@ export interface LatencyProxy {
 }
 
 const METHOD = /^(GET|POST|PUT|PATCH|DELETE|HEAD) /;
-
-/**
- * fake-gcs-server answers XML-API reads (what `litestream restore` uses) only for its -public-host: a request head
- * naming the proxy as Host gets 404. Heads arrive whole in their first chunk here (small requests on loopback).
- */
-function upstreamHost(chunk: Buffer, proxyPort: number, upstreamPort: number): Buffer {
-  const text = chunk.toString('latin1');
-  const end = text.indexOf('\r\n\r\n');
-  const head = end < 0 ? text : text.slice(0, end);
-  const fixed = head.replace(new RegExp(`\\r\\nhost: 127\\.0\\.0\\.1:${proxyPort}(?=\\r\\n|$)`, 'i'), `\r\nHost: 127.0.0.1:${upstreamPort}`);
-  // The rest of the chunk (body bytes) is copied as it came.
-  return fixed === head ? chunk : Buffer.concat([Buffer.from(fixed, 'latin1'), chunk.subarray(Buffer.byteLength(head, 'latin1'))]);
-}
 
 /**
  * `hostRewrite` (default on): request heads naming the proxy as Host name the emulator instead, so reads work with
@@ -82,7 +70,7 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0, opts:
     client.on('data', (b: Buffer) => {
       if (METHOD.test(b.subarray(0, 8).toString('latin1'))) {
         proxy.requests++;
-        if (hostRewrite) b = upstreamHost(b, proxy.port, upstreamPort);
+        if (hostRewrite) b = renameHost(b, `127.0.0.1:${proxy.port}`, `127.0.0.1:${upstreamPort}`);
         const nl = b.indexOf(13);
         proxy.heads.push({ at: performance.now(), line: b.subarray(0, nl > 0 ? Math.min(nl, 600) : 600).toString('latin1') });
       }
