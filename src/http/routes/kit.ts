@@ -30,9 +30,8 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: str
 
 export function routeKit({ config, state }: RouteDeps) {
   const holdMs = config.replication?.standbyHoldMs ?? 0;
-  /** `then` with the backend: at once when this instance serves, else once it leads (a standby holds the request). */
-  const withBackend = (ex: Exchange, then: (b: Backend) => void) => {
-    if (state.backend) return then(state.backend);
+  /** A standby: `then` once this instance leads (the request is held meanwhile), or 503 not_leader after the hold. */
+  const held = (ex: Exchange, then: (b: Backend) => void) => {
     ex.goAsync();
     state.awaitBackend(holdMs).then((b) => {
       try {
@@ -43,31 +42,41 @@ export function routeKit({ config, state }: RouteDeps) {
     }, ex.fail);
   };
 
-  const read = (ex: Exchange, op: ReadOp, status = 200) => {
+  const readWith = ({ readers }: Backend, ex: Exchange, op: ReadOp, status: number) => {
     const reply = (body: ReadResult) => {
       if (body === null) ex.error(new AppError('not_found', notFoundMessage(op)));
       else ex.json(status, body);
     };
-    withBackend(ex, ({ readers }) => {
-      const r = readers.run(op);
-      if (typeof r === 'string' || r === null) reply(r);
-      else {
-        ex.goAsync();
-        r.then(reply, ex.fail);
-      }
-    });
+    const r = readers.run(op);
+    if (typeof r === 'string' || r === null) reply(r);
+    else {
+      ex.goAsync();
+      r.then(reply, ex.fail);
+    }
+  };
+
+  // The backend at once when this instance serves (no closure on this path), else once it leads.
+  const read = (ex: Exchange, op: ReadOp, status = 200) => {
+    const b = state.backend;
+    if (b) readWith(b, ex, op, status);
+    else held(ex, (lead) => readWith(lead, ex, op, status));
   };
 
   /** The write's durability, from Prefer or DEFAULT_DURABILITY (read while `req` is valid). */
   const durability = (req: HttpRequest): Dur => requestDurability(req, config.defaultDurability, config.replication !== null);
 
-  const write = (ex: Exchange, op: WriteOp, d: Dur, reply: WriteReply) =>
-    withBackend(ex, ({ writer }) => {
-      if (state.writesRefused) throw new AppError('replication_down', state.writesRefused, undefined, { 'Retry-After': '5' });
-      ex.goAsync();
-      const applied = preferenceApplied(d);
-      writer.submit(op, { durability: d.durability }).then((r) => reply(r, applied), ex.fail);
-    });
+  const writeWith = ({ writer }: Backend, ex: Exchange, op: WriteOp, d: Dur, reply: WriteReply) => {
+    if (state.writesRefused) throw new AppError('replication_down', state.writesRefused, undefined, { 'Retry-After': '5' });
+    ex.goAsync();
+    const applied = preferenceApplied(d);
+    writer.submit(op, { durability: d.durability }).then((r) => reply(r, applied), ex.fail);
+  };
+
+  const write = (ex: Exchange, op: WriteOp, d: Dur, reply: WriteReply) => {
+    const b = state.backend;
+    if (b) writeWith(b, ex, op, d, reply);
+    else held(ex, (lead) => writeWith(lead, ex, op, d, reply));
+  };
 
   /** Runs `then` with the parsed JSON body; failures become error replies. */
   const withBody = (ex: Exchange, req: HttpRequest, empty: unknown, then: (body: unknown) => void) => {
