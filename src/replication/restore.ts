@@ -67,6 +67,12 @@ export async function prepareDatabase(
     return { action: 'local', ms: ms(), why: 'the lease was last held by this database' };
   }
   fs.mkdirSync(path.dirname(dbPath), { recursive: true });
+  if (!hasLocal) {
+    // Left over from a database that is gone: a WAL would be replayed onto the restored file by SQLite, and
+    // Litestream's positions would be wrong for whatever comes next.
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(dbPath + suffix, { force: true });
+    fs.rmSync(metaDir(dbPath), { recursive: true, force: true });
+  }
   const url = cfg.replicaUrl;
 
   // Its one line of output is an error in both outcomes that matter ("no backups", "cannot read"): we log our reading of it.
@@ -86,8 +92,6 @@ export async function prepareDatabase(
         log.warn({ dbPath, replicaUrl: url }, 'replica is empty: keeping the local database, which Litestream will upload');
         return { action: 'local', ms: ms(), why: 'the replica is empty' };
       }
-      // Left over from a database that is gone: its positions would be wrong for whatever comes next.
-      fs.rmSync(metaDir(dbPath), { recursive: true, force: true });
       log.info({ replicaUrl: url, ms: ms() }, 'replica is empty: starting with a new database');
       return { action: 'fresh', ms: ms() };
     }
@@ -107,11 +111,6 @@ export async function prepareDatabase(
     );
   }
   if (hasLocal) setAside(dbPath, log);
-  else {
-    // A WAL left beside a database that is gone would be replayed onto the restored file by SQLite.
-    for (const suffix of ['-wal', '-shm']) fs.rmSync(dbPath + suffix, { force: true });
-    fs.rmSync(metaDir(dbPath), { recursive: true, force: true });
-  }
   log.info({ replicaUrl: url, txid: parsed.max_txid, files, bytes }, 'restoring the database from the replica');
 
   // No -if-replica-exists here: a replica that was there a moment ago and is gone now is an error, not a fresh start.
