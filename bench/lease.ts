@@ -13,7 +13,8 @@ import path from 'node:path';
 import { FAKE_GCS_BIN, freePort, LITESTREAM_BIN, startGcs } from '../test/helpers/gcs.js';
 import { buildLargeDb } from '../test/helpers/large-db.js';
 import { startLatencyProxy, type LatencyProxy } from '../test/helpers/latency-proxy.js';
-import { killAll, req, ROOT, startServer, tempDir, type Running } from '../test/helpers/server.js';
+import { killAll, req, ROOT, startServer, tempDir } from '../test/helpers/server.js';
+import { logLines, waitFor } from '../test/helpers/wait.js';
 
 const RUNS = Number(process.env.BENCH_COLD_STARTS ?? 4);
 const QUIET_MS = Number(process.env.BENCH_QUIET_MS ?? 60_000);
@@ -24,26 +25,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function env(proxy: LatencyProxy, url: string): Record<string, string> {
   return { REPLICA_URL: url, STORAGE_EMULATOR_HOST: proxy.host, LITESTREAM_BIN: LITESTREAM_BIN!, LITESTREAM_METRICS_ADDR: 'off', LITESTREAM_START_TIMEOUT_MS: '60000' };
-}
-
-function logLine(s: Running, msg: string): Record<string, unknown> | undefined {
-  for (const l of s.output().split('\n')) {
-    if (!l.includes(`"msg":"${msg}"`)) continue;
-    try {
-      return JSON.parse(l) as Record<string, unknown>;
-    } catch {
-      // partial line
-    }
-  }
-  return undefined;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!(await cond())) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 async function coldStarts(proxy: LatencyProxy) {
@@ -59,13 +40,13 @@ async function coldStarts(proxy: LatencyProxy) {
     const bytes0 = proxy.bytesUp;
     const t0 = performance.now();
     const s = await startServer({ env: env(proxy, url), timeoutMs: 120_000 });
-    await until(async () => (await req(s.url, 'GET', '/readyz')).status === 200, '/readyz');
+    await waitFor(async () => (await req(s.url, 'GET', '/readyz')).status === 200, '/readyz', 60_000, 20);
     const readyMs = performance.now() - t0;
     const untilReady = proxy.bytesUp - bytes0;
     await sleep(Math.max(0, QUIET_MS - (performance.now() - t0)));
     const minute = proxy.bytesUp - bytes0;
-    const restored = logLine(s, 'database restored from the replica');
-    const resumed = !!logLine(s, 'resuming the replica after the restore: no new snapshot');
+    const restored = logLines(s, 'database restored from the replica')[0];
+    const resumed = logLines(s, 'resuming the replica after the restore: no new snapshot').length > 0;
     await s.stop();
     const row = {
       run,
@@ -113,16 +94,16 @@ async function handovers(proxy: LatencyProxy) {
   for (let round = 1; round <= ROUNDS; round++) {
     await sleep(2000);
     const standby = await start(leader.name === 'A' ? 'B' : 'A');
-    await until(() => !!logLine(standby.s, 'standby: another instance holds the writer lease; holding requests until it is released or expires'), 'standby');
+    await waitFor(() => logLines(standby.s, 'standby: another instance holds the writer lease; holding requests until it is released or expires').length > 0, 'standby', 60_000, 20);
     current = standby;
     await sleep(300);
     const termAt = performance.now();
     leader.s.proc.kill('SIGTERM');
     await leader.s.exited;
-    await until(() => acks.some((a) => a.node === standby.name && a.at > termAt), 'a write answered by the new leader');
+    await waitFor(() => acks.some((a) => a.node === standby.name && a.at > termAt), 'a write answered by the new leader', 60_000, 20);
     const lastOld = Math.max(...acks.filter((a) => a.node === leader.name).map((a) => a.at));
     const firstNew = Math.min(...acks.filter((a) => a.node === standby.name && a.at > termAt).map((a) => a.at));
-    const ended = logLine(leader.s, 'term ended');
+    const ended = logLines(leader.s, 'term ended')[0];
     rounds.push({ round, from: leader.name, to: standby.name, writeGapMs: Math.round(firstNew - lastOld), oldLeaderStopMs: Math.round(performance.now() - termAt), oldTermBatches: ended?.batches });
     console.error(JSON.stringify(rounds.at(-1)));
     leader = standby;
