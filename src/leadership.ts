@@ -40,9 +40,14 @@ export interface Term {
 export async function openTerm(
   config: Config,
   log: Logger,
-  opts: { supervisor: LitestreamSupervisor | null; fence: Fence | null; onFatal: (reason: string) => void },
+  opts: { supervisor: LitestreamSupervisor | null; fence: Fence | null; state: ServiceState; onFatal: (reason: string) => void },
 ): Promise<Term> {
-  const { supervisor } = opts;
+  const { supervisor, state } = opts;
+  if (supervisor) {
+    // Litestream down: writes are refused (503 replication_down) rather than taken unreplicated, until it is back.
+    supervisor.onDown = (reason) => state.refuseWrites(reason);
+    supervisor.onUp = () => state.resumeWrites();
+  }
   // durability=replicated writes wait, after their commit, for a sync through the supervisor (one in flight).
   const gate = supervisor && new DurabilityGate((ms) => supervisor.sync({ timeoutMs: ms }), config.replication!.replicationTimeoutMs, log);
   const writer = new WriterClient(config, gate, opts.fence);
@@ -235,10 +240,8 @@ export class Leadership {
       const restore = await supervisor.prepareDatabase({ keepLocal: localIsCurrent(dbPath, this.cfg.replicaUrl, previous?.epoch ?? null), atLeastTxid });
       markLocalEpoch(dbPath, this.cfg.replicaUrl, epoch);
       this.fence.open(epoch, this.lease.validUntil);
-      term = await openTerm(this.config, this.rootLog, { supervisor, fence: this.fence, onFatal: this.onFatal });
+      term = await openTerm(this.config, this.rootLog, { supervisor, fence: this.fence, state: this.state, onFatal: this.onFatal });
       if (!this.lease.held || this.lease.epoch !== epoch || !this.fence.valid()) throw new LostWhileStarting('the writer lease was lost while the term was starting');
-      supervisor.onDown = (reason) => this.state.refuseWrites(reason);
-      supervisor.onUp = () => this.state.resumeWrites();
       this.term = term;
       this.starting = null;
       // Logged first: the held requests are answered as soon as the backend is served.

@@ -44,10 +44,8 @@ export async function start(config: Config, log: Logger, onFatal: (reason: strin
     if (supervisor) {
       log.warn({ replicaUrl: config.replication!.replicaUrl }, 'file:// replica: no writer lease (gs:// only); run one server per replica directory');
       await supervisor.prepareDatabase({ keepLocal: true, atLeastTxid: null });
-      supervisor.onDown = (reason) => state.refuseWrites(reason);
-      supervisor.onUp = () => state.resumeWrites();
     }
-    localTerm = await openTerm(config, log, { supervisor, fence: null, onFatal: fatal });
+    localTerm = await openTerm(config, log, { supervisor, fence: null, state, onFatal: fatal });
     state.serve({ writer: localTerm.writer, readers: localTerm.readers });
   }
   const currentTerm = () => leadership?.term ?? localTerm;

@@ -8,7 +8,7 @@
 // handover the requests that reach the new instance wait for it to lead instead of failing. Reads are held too,
 // not answered from a stale copy: a read after a write that the old leader acknowledged must see it.
 import type { Readers } from '../readers/pool.js';
-import { AppError } from '../shared/errors.js';
+import { AppError, shuttingDown } from '../shared/errors.js';
 import { m } from '../shared/metrics.js';
 import type { WriterClient } from '../writer/client.js';
 
@@ -61,7 +61,7 @@ export class ServiceState {
   startDraining(): void {
     this.draining = true;
     this.set(false, 'server is shutting down');
-    const closing = new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' });
+    const closing = shuttingDown();
     this.settleWaiters((w) => w.reject(closing));
   }
 
@@ -69,20 +69,23 @@ export class ServiceState {
   serve(b: Backend): void {
     this.backend = b;
     this.role = 'leader';
-    this.writesRefused = undefined;
     this.settleWaiters((w) => w.resolve(b));
   }
 
-  /** No backend (a standby, or a leader that lost its lease): requests are held from now on. */
+  /**
+   * No backend (a standby, or a leader that lost its lease): requests are held from now on. A refusal of writes
+   * belonged to the term's Litestream, which is gone: the next term reports its own.
+   */
   unserve(role: 'standby' | 'promoting'): void {
     this.backend = null;
     this.role = role;
+    if (this.writesRefused !== undefined) this.resumeWrites();
   }
 
   /** The backend, at once or once this instance leads; 503 not_leader after `holdMs`. */
   awaitBackend(holdMs: number): Promise<Backend> {
     if (this.backend) return Promise.resolve(this.backend);
-    if (this.draining) return Promise.reject(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
+    if (this.draining) return Promise.reject(shuttingDown());
     return new Promise((resolve, reject) => {
       const w: Waiter = {
         resolve,

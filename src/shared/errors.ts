@@ -80,6 +80,11 @@ export class AppError extends Error {
   }
 }
 
+/** The answer to anything that arrives while the server drains: 503, and the connection closes. */
+export function shuttingDown(): AppError {
+  return new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' });
+}
+
 /** Maps anything thrown by SQLite or our code to a client-safe AppError. Unknown errors become a bare 500. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;

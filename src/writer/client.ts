@@ -6,7 +6,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { Config } from '../shared/config.js';
 import type { Durability } from '../shared/domain.js';
-import { AppError } from '../shared/errors.js';
+import { AppError, shuttingDown } from '../shared/errors.js';
 import type { Fence } from '../shared/fence.js';
 import { depthSources, m } from '../shared/metrics.js';
 import { pack, unpack, type CommittedMsg, type FromWriter, type WriteOp, type WriteResult, type WriterReadyMsg } from '../shared/protocol.js';
@@ -117,7 +117,7 @@ export class WriterClient {
     const durability = opts.durability ?? 'local';
     if (durability === 'replicated' && !this.gate) return Promise.reject(new AppError('durability_unavailable'));
     if (this.life.s === 'dead') return Promise.reject(new AppError('unavailable', 'the writer is not running; the write was not applied'));
-    if (this.life.s !== 'open') return Promise.reject(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
+    if (this.life.s !== 'open') return Promise.reject(shuttingDown());
     if (this.depth >= this.config.writeQueueMax) {
       m.overloaded.labels('write').inc();
       return Promise.reject(new AppError('overloaded', 'write queue is full, retry later', undefined, { 'Retry-After': '1' }));

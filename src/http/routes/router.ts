@@ -2,7 +2,7 @@
 // heads, refusal while draining, synchronous throws turned into error replies), HEAD wherever GET is, and once
 // everything is registered, 405 with Allow for known paths and 404 for the rest.
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { AppError } from '../../shared/errors.js';
+import { AppError, shuttingDown } from '../../shared/errors.js';
 import { Exchange, expectsBody, requestId, requestMethod, type ExchangeHooks } from '../exchange.js';
 import { checkHead } from '../head-check.js';
 import type { ServiceState } from '../state.js';
@@ -69,7 +69,7 @@ export class Router {
         return;
       }
       if (state.draining && !opts.whileDraining) {
-        ex.error(new AppError('unavailable', 'server is shutting down', undefined, { Connection: 'close' }));
+        ex.error(shuttingDown());
         return;
       }
       try {
