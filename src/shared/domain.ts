@@ -6,12 +6,12 @@ import { z } from 'zod';
 
 // SQLite's length() stops at U+0000, so the table's CHECKs would refuse what zod let through (a 409 where a
 // 400 is due); a lone UTF-16 surrogate (JSON allows "\ud800") is stored as invalid UTF-8 and reads back as three
-// U+FFFD. Neither has a place in a product's text.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// U+FFFD. Neither has a place in a product's text. (includes() and isWellFormed() rather than two regular
+// expressions: 0.5 us less per create, bench/ANALYSIS.md.)
 const noNul = (s: z.ZodString) =>
   s
-    .regex(/^[^\u0000]*$/, 'must not contain U+0000 (NUL)')
-    .refine((v) => !LONE_SURROGATE.test(v), 'must be well-formed Unicode (no lone surrogates)');
+    .refine((v) => !v.includes('\u0000'), 'must not contain U+0000 (NUL)')
+    .refine((v) => v.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)');
 export const productName = noNul(z.string().min(1).max(200));
 export const productPrice = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
 export const productDescription = noNul(z.string().max(2000));

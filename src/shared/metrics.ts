@@ -1,5 +1,5 @@
-// Prometheus metrics: one registry for the process. Hot-path children are cached so a request costs
-// one Map lookup, not prom-client's label hashing.
+// Prometheus metrics: one registry for the process. What is counted per request or per batch is kept in plain
+// numbers and rendered when scraped (scraped(), Buckets), not observed through prom-client.
 import client from 'prom-client';
 
 export const registry = new client.Registry();
@@ -10,6 +10,64 @@ export const secondsBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 
 /** Queue depths are read when scraped, not maintained per request. */
 export const depthSources = { writer: () => 0, reader: () => 0, stalled: () => 0 };
+
+type Sample = { labels: Record<string, string | number>; value: number; metricName?: string };
+
+/**
+ * Registers a metric whose samples are computed when /metrics is scraped. For the hot paths: prom-client hashes
+ * the label set on every observe() and inc(), even through a cached child, so what is counted per request or per
+ * batch is counted in plain numbers and turned into samples here.
+ */
+export function scraped(name: string, help: string, type: 'counter' | 'histogram', samples: () => Sample[]): void {
+  const meta = { name, help, type, aggregator: 'sum' as const };
+  registry.registerMetric({ ...meta, get: async () => ({ ...meta, values: samples() }) } as unknown as client.Metric);
+}
+
+/** Histogram bucket counts in plain arrays (non-cumulative; the last slot is +Inf), rendered by histogramSamples(). */
+export class Buckets {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+  observe(v: number): void {
+    let i = 0;
+    while (i < this.bounds.length && v > this.bounds[i]!) i++;
+    this.counts[i]!++;
+    this.sum += v;
+    this.count++;
+  }
+  samples(name: string, labels: Record<string, string | number> = {}): Sample[] {
+    const out: Sample[] = [];
+    let acc = 0;
+    for (let i = 0; i <= this.bounds.length; i++) {
+      acc += this.counts[i]!;
+      out.push({ metricName: `${name}_bucket`, labels: { le: i < this.bounds.length ? this.bounds[i]! : '+Inf', ...labels }, value: acc });
+    }
+    out.push({ metricName: `${name}_sum`, labels, value: this.sum });
+    out.push({ metricName: `${name}_count`, labels, value: this.count });
+    return out;
+  }
+}
+
+/** What the writer client counts per committed batch (on the main thread; see scraped()). */
+export const writerStats = {
+  batches: 0,
+  commandsOk: 0,
+  commandsFailed: 0,
+  batchSize: new Buckets(batchBuckets),
+  commitSeconds: new Buckets(secondsBuckets),
+};
+scraped('writer_batches_total', 'Transactions committed by the writer', 'counter', () => [{ labels: {}, value: writerStats.batches }]);
+scraped('writer_commands_total', 'Write commands answered by the writer, by outcome', 'counter', () => [
+  { labels: { outcome: 'ok' }, value: writerStats.commandsOk },
+  { labels: { outcome: 'failed' }, value: writerStats.commandsFailed },
+]);
+scraped('writer_batch_size', 'Commands per committed transaction', 'histogram', () => writerStats.batchSize.samples('writer_batch_size'));
+scraped('writer_commit_seconds', 'Time from BEGIN IMMEDIATE to COMMIT returning, per batch', 'histogram', () =>
+  writerStats.commitSeconds.samples('writer_commit_seconds'),
+);
 
 /** A gauge that reads its value from `depthSources[source]` when scraped. */
 function depthGauge(name: string, help: string, source: keyof typeof depthSources): client.Gauge {
@@ -24,23 +82,9 @@ function depthGauge(name: string, help: string, source: keyof typeof depthSource
 }
 
 export const m = {
-  writerBatches: new client.Counter({ name: 'writer_batches_total', help: 'Transactions committed by the writer', registers: [registry] }),
-  writerCommands: new client.Counter({
-    name: 'writer_commands_total',
-    help: 'Write commands answered by the writer, by outcome',
-    labelNames: ['outcome'] as const,
-    registers: [registry],
-  }),
-  writerBatchSize: new client.Histogram({
-    name: 'writer_batch_size',
-    help: 'Commands per committed transaction',
-    buckets: batchBuckets,
-    registers: [registry],
-  }),
-  writerCommitSeconds: new client.Histogram({
-    name: 'writer_commit_seconds',
-    help: 'Time from BEGIN IMMEDIATE to COMMIT returning, per batch',
-    buckets: secondsBuckets,
+  writerFallbacks: new client.Counter({
+    name: 'writer_batch_fallbacks_total',
+    help: 'Batches whose optimistic pass (no SAVEPOINT per command) hit a failing command and ran again with one per command',
     registers: [registry],
   }),
   writerQueueDepth: depthGauge('writer_queue_depth', 'Write commands accepted and not yet answered', 'writer'),

@@ -15,6 +15,11 @@ export function pack(value: unknown): Uint8Array {
   return out;
 }
 
+/** Packs into msgpackr's own buffer: valid only until the next pack (for copying straight into the ring). */
+export function packTransient(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
 export function unpack<T>(bytes: Uint8Array): T {
   return packr.unpack(bytes) as T;
 }
@@ -46,32 +51,129 @@ export interface WriteResult {
   id?: number;
 }
 
-/** main -> writer: commands queued during one event-loop turn. */
+/**
+ * main -> writer: commands queued during one event-loop turn. They travel through a shared-memory ring
+ * (src/shared/ring.ts), and the writer answers them in the order sent, so they need no ids.
+ */
 export interface WriteBatchMsg {
   t: 'write';
-  /** Parallel arrays keep the encoding small. */
-  ids: number[];
-  ops: WriteOp[];
+  /** encodeOp() of each. */
+  ops: WireOp[];
 }
 
-/** main -> writer: finish what is queued, close the connection, reply `closed`. */
+// On the wire a write is a positional tuple, not a map: msgpackr reads a map key by key (a string and a
+// megamorphic store each), which cost ~8 us of CPU per write across both threads at 5k writes/s (bench/ANALYSIS.md).
+// [kind, ...fields, idempotency key, fingerprint]; an absent optional field is null (no field is nullable).
+const KIND = ['createProduct', 'putProduct', 'patchProduct', 'deleteProduct', 'increment', 'applyDataFile'] as const;
+export type WireOp = unknown[];
+
+export function encodeOp(op: WriteOp): WireOp {
+  const k = op.idem?.key ?? null;
+  const f = op.idem?.fingerprint ?? null;
+  switch (op.op) {
+    case 'createProduct': {
+      const d = op.data;
+      return [0, d.name, d.price, d.description ?? null, d.stock ?? null, k, f];
+    }
+    case 'putProduct': {
+      const d = op.data;
+      return [1, op.id, d.name, d.price, d.description ?? null, d.stock ?? null, k, f];
+    }
+    case 'patchProduct': {
+      const d = op.data;
+      return [2, op.id, d.name ?? null, d.price ?? null, d.description ?? null, d.stock ?? null, k, f];
+    }
+    case 'deleteProduct':
+      return [3, op.id, k, f];
+    case 'increment':
+      return [4, op.name, op.by, k, f];
+    case 'applyDataFile':
+      return [5, { hash: op.hash, counters: op.counters, products: op.products }, k, f];
+  }
+}
+
+export function decodeOp(w: WireOp): WriteOp {
+  const idem = (at: number): { idem?: IdempotencyTag } => (w[at] === null ? {} : { idem: { key: w[at] as string, fingerprint: w[at + 1] as string } });
+  switch (KIND[w[0] as number]) {
+    case 'createProduct':
+      return { op: 'createProduct', data: product(w, 1), ...idem(5) };
+    case 'putProduct':
+      return { op: 'putProduct', id: w[1] as number, data: product(w, 2), ...idem(6) };
+    case 'patchProduct': {
+      const data: ProductPatch = {};
+      if (w[2] !== null) data.name = w[2] as string;
+      if (w[3] !== null) data.price = w[3] as number;
+      if (w[4] !== null) data.description = w[4] as string;
+      if (w[5] !== null) data.stock = w[5] as number;
+      return { op: 'patchProduct', id: w[1] as number, data, ...idem(6) };
+    }
+    case 'deleteProduct':
+      return { op: 'deleteProduct', id: w[1] as number, ...idem(2) };
+    case 'increment':
+      return { op: 'increment', name: w[1] as string, by: w[2] as number, ...idem(3) };
+    case 'applyDataFile':
+      return { op: 'applyDataFile', ...(w[1] as DataFileContent), ...idem(2) };
+    default:
+      throw new Error(`unknown write kind ${String(w[0])}`);
+  }
+}
+
+function product(w: WireOp, at: number): ProductInput {
+  const data: ProductInput = { name: w[at] as string, price: w[at + 1] as number };
+  if (w[at + 2] !== null) data.description = w[at + 2] as string;
+  if (w[at + 3] !== null) data.stock = w[at + 3] as number;
+  return data;
+}
+
+/** main -> writer (through the ring, after the last write): finish what is queued, close the connection, reply `closed`. */
 export interface WriterCloseMsg {
   t: 'close';
   /** TRUNCATE-checkpoint before closing; only when no replicator reads the WAL. */
   checkpoint: boolean;
 }
 
+/**
+ * A message too large for the ring goes over the MessagePort instead; an empty ring record marks its place in the
+ * order, so the writer takes it from the port when it reaches the mark.
+ */
+export const ON_PORT = new Uint8Array(0);
+
 export type ToWriter = WriteBatchMsg | WriterCloseMsg;
 
-/** writer -> main: one transaction committed; every command in it answered. */
+/** A command's outcome: its result, or why it failed. */
+export type Outcome = { ok: WriteResult } | { err: WireError };
+
+/**
+ * Outcomes on the wire, two slots each, flat: [body, id] for a result (either may be null), [error, null] for a
+ * failure (the only slot that holds an object).
+ */
+export type WireOutcomes = (string | number | null | WireError)[];
+
+export function encodeOutcomes(outcomes: readonly Outcome[]): WireOutcomes {
+  const out: WireOutcomes = new Array(outcomes.length * 2);
+  for (let i = 0; i < outcomes.length; i++) {
+    const o = outcomes[i]!;
+    if ('ok' in o) {
+      out[2 * i] = o.ok.body;
+      out[2 * i + 1] = o.ok.id ?? null;
+    } else {
+      out[2 * i] = o.err;
+      out[2 * i + 1] = null;
+    }
+  }
+  return out;
+}
+
+/** writer -> main: one transaction committed; every command in it answered, in the order they were sent. */
 export interface CommittedMsg {
   t: 'committed';
-  ids: number[];
-  /** ok: result; failed: error. Same order as ids. */
-  results: ({ ok: WriteResult } | { err: WireError })[];
+  /** encodeOutcomes() of one outcome per command, oldest first. */
+  results: WireOutcomes;
   /** Milliseconds from BEGIN to COMMIT returning. */
   commitMs: number;
   busyRetries: number;
+  /** A command failed in the optimistic pass, so the batch ran again with a SAVEPOINT per command (src/writer/batch.ts). */
+  fellBack: boolean;
 }
 
 export interface WriterReadyMsg {

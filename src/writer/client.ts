@@ -8,8 +8,22 @@ import type { Config } from '../shared/config.js';
 import type { Durability } from '../shared/domain.js';
 import { AppError, shuttingDown } from '../shared/errors.js';
 import type { Fence } from '../shared/fence.js';
-import { depthSources, m } from '../shared/metrics.js';
-import { pack, unpack, type CommittedMsg, type FromWriter, type WriteOp, type WriteResult, type WriterReadyMsg } from '../shared/protocol.js';
+import { depthSources, m, writerStats } from '../shared/metrics.js';
+import {
+  encodeOp,
+  ON_PORT,
+  packTransient,
+  unpack,
+  type CommittedMsg,
+  type FromWriter,
+  type ToWriter,
+  type WireOp,
+  type WriteBatchMsg,
+  type WriteOp,
+  type WriteResult,
+  type WriterReadyMsg,
+} from '../shared/protocol.js';
+import { createRing, RingWriter } from '../shared/ring.js';
 
 /** Decides when committed `durability=replicated` writes may be answered. */
 export interface AckGate {
@@ -32,24 +46,32 @@ type Life =
   | { s: 'closed' }
   | { s: 'dead'; reason: string };
 
+/** Called once per write: with its result, or with why it failed. */
+export type WriteDone = (err: AppError | null, r: WriteResult | null) => void;
+
 interface Pending {
-  resolve: (r: WriteResult) => void;
-  reject: (e: AppError) => void;
+  done: WriteDone;
   durability: Durability;
 }
+
+/** Bytes of the shared-memory ring that carries writes to the writer thread (src/shared/ring.ts). */
+const RING_BYTES = 1 << 20;
 
 export class WriterClient {
   readonly ready: Promise<WriterReadyMsg>;
   private readonly worker: Worker;
   private readonly port: MessagePort2;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  private queuedIds: number[] = [];
-  private queuedOps: WriteOp[] = [];
+  private readonly ring: RingWriter;
+  /** Accepted and not yet answered by the writer, oldest first: it answers in the order they were sent. */
+  private fifo: Pending[] = [];
+  private fifoHead = 0;
+  private queuedOps: WireOp[] = [];
+  /** Packed messages that found the ring full, oldest first: sent before anything else once it has room. */
+  private backlog: Uint8Array[] = [];
   private flushScheduled = false;
   private life: Life = { s: 'open' };
   private drainWaiters: (() => void)[] = [];
-  /** Committed replicated writes the gate has not released yet (no longer in `pending`: the writer is done with them). */
+  /** Committed replicated writes the gate has not released yet (no longer in `fifo`: the writer is done with them). */
   private held = 0;
   /** Resolved by the thread's expected exit (after `closed`). */
   private exited: (() => void) | null = null;
@@ -65,8 +87,10 @@ export class WriterClient {
   ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
+    const ring = createRing(RING_BYTES);
+    this.ring = new RingWriter(ring);
     this.worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { config, port: port2, fence: fence?.buffer ?? null },
+      workerData: { config, port: port2, ring, fence: fence?.buffer ?? null },
       transferList: [port2],
       name: 'writer',
     });
@@ -110,22 +134,28 @@ export class WriterClient {
 
   /** Commands accepted and not yet answered (including committed ones waiting for the replica). */
   get depth(): number {
-    return this.pending.size + this.held;
+    return this.fifo.length - this.fifoHead + this.held;
   }
 
+  /** `submitWith` as a promise (for callers off the request path). */
   submit(op: WriteOp, opts: { durability?: Durability } = {}): Promise<WriteResult> {
-    const durability = opts.durability ?? 'local';
-    if (durability === 'replicated' && !this.gate) return Promise.reject(new AppError('durability_unavailable'));
-    if (this.life.s === 'dead') return Promise.reject(new AppError('unavailable', 'the writer is not running; the write was not applied'));
-    if (this.life.s !== 'open') return Promise.reject(shuttingDown());
-    if (this.depth >= this.config.writeQueueMax) {
-      m.overloaded.labels('write').inc();
-      return Promise.reject(new AppError('overloaded', 'write queue is full, retry later', undefined, { 'Retry-After': '1' }));
+    return new Promise((resolve, reject) => this.submitWith(op, opts.durability ?? 'local', (err, r) => (err ? reject(err) : resolve(r!))));
+  }
+
+  /**
+   * Queues one write; `done` is called once, with its result or its error (also when it is refused here at once,
+   * before this returns). A callback rather than a promise: on the request path that saves two promises and
+   * their microtasks per write.
+   */
+  submitWith(op: WriteOp, durability: Durability, done: WriteDone): void {
+    const refused = this.refusal(durability);
+    if (refused) {
+      done(refused, null);
+      return;
     }
-    const id = this.nextId++;
-    this.queuedIds.push(id);
-    this.queuedOps.push(op);
-    if (this.queuedIds.length >= this.config.writeFlushAt) {
+    this.fifo.push({ done, durability });
+    this.queuedOps.push(encodeOp(op));
+    if (this.queuedOps.length >= this.config.writeFlushAt) {
       // Enough for the writer to start on while this turn parses the rest: its commit (an fsync with FULL)
       // then overlaps the main thread's work instead of following it. Measured: docs/performance.md "Tuning".
       this.send();
@@ -134,7 +164,17 @@ export class WriterClient {
       // Everything else the HTTP layer accepts during this event-loop turn rides in one message.
       setImmediate(this.flush);
     }
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, durability }));
+  }
+
+  private refusal(durability: Durability): AppError | null {
+    if (durability === 'replicated' && !this.gate) return new AppError('durability_unavailable');
+    if (this.life.s === 'dead') return new AppError('unavailable', 'the writer is not running; the write was not applied');
+    if (this.life.s !== 'open') return shuttingDown();
+    if (this.depth >= this.config.writeQueueMax) {
+      m.overloaded.labels('write').inc();
+      return new AppError('overloaded', 'write queue is full, retry later', undefined, { 'Retry-After': '1' });
+    }
+    return null;
   }
 
   private flush = (): void => {
@@ -143,37 +183,72 @@ export class WriterClient {
   };
 
   private send(): void {
-    if (this.queuedIds.length === 0 || this.life.s === 'dead') return;
-    const bytes = pack({ t: 'write', ids: this.queuedIds, ops: this.queuedOps });
-    this.queuedIds = [];
+    if (this.queuedOps.length === 0 || this.life.s === 'dead') return;
+    const msg: WriteBatchMsg = { t: 'write', ops: this.queuedOps };
     this.queuedOps = [];
-    this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+    this.post(msg);
+  }
+
+  /** Sends one message to the writer, in order: through the ring, over the port if too large, or later if the ring is full. */
+  private post(msg: ToWriter): void {
+    const bytes = packTransient(msg);
+    if (this.backlog.length === 0 && this.ring.write(bytes)) return;
+    if (bytes.length > this.ring.maxRecord) {
+      const copy = bytes.slice();
+      this.backlog.push(ON_PORT);
+      this.port.postMessage(copy, [copy.buffer as ArrayBuffer]);
+    } else this.backlog.push(bytes.slice());
+    this.sendBacklog();
+  }
+
+  /** Whatever found the ring full, now that the writer has taken some of it. */
+  private sendBacklog(): void {
+    let i = 0;
+    while (i < this.backlog.length && this.ring.write(this.backlog[i]!)) i++;
+    if (i > 0) this.backlog.splice(0, i);
   }
 
   private onCommitted(msg: CommittedMsg): void {
-    const n = msg.ids.length;
-    m.writerBatches.inc();
-    m.writerBatchSize.observe(n);
-    m.writerCommitSeconds.observe(msg.commitMs / 1000);
+    if (this.backlog.length > 0) this.sendBacklog();
+    const results = msg.results;
+    const n = results.length / 2;
+    writerStats.batches++;
+    writerStats.batchSize.observe(n);
+    writerStats.commitSeconds.observe(msg.commitMs / 1000);
     if (msg.busyRetries > 0) m.busyRetries.inc(msg.busyRetries);
+    if (msg.fellBack) m.writerFallbacks.inc();
     // Step 1 done: committed. Step 2: acknowledge, at once for local writes and failures (nothing to make
     // durable), through the gate for successful replicated ones.
     let failed = 0;
     let gated: { p: Pending; r: WriteResult }[] | null = null;
-    for (let i = 0; i < n; i++) {
-      const id = msg.ids[i]!;
-      const p = this.pending.get(id);
-      if (!p) continue;
-      this.pending.delete(id);
-      const r = msg.results[i]!;
-      if (!('ok' in r)) {
-        failed++;
-        p.reject(AppError.fromWire(r.err));
-      } else if (p.durability === 'replicated') (gated ??= []).push({ p, r: r.ok });
-      else p.resolve(r.ok);
+    const fifo = this.fifo;
+    const base = this.fifoHead;
+    // The writer answers in the order sent; a message that answers more than is outstanding is a bug there.
+    if (n > fifo.length - base) throw new Error(`writer answered ${n} commands, ${fifo.length - base} outstanding`);
+    this.fifoHead += n;
+    if (this.fifoHead === fifo.length) {
+      this.fifo = [];
+      this.fifoHead = 0;
+    } else if (this.fifoHead > 4096 && this.fifoHead * 2 > fifo.length) {
+      this.fifo = fifo.slice(this.fifoHead);
+      this.fifoHead = 0;
     }
-    m.writerCommands.labels('ok').inc(n - failed);
-    if (failed) m.writerCommands.labels('failed').inc(failed);
+    for (let i = 0; i < n; i++) {
+      const p = fifo[base + i]!;
+      // encodeOutcomes(): [body, id] or [error, null].
+      const a = results[2 * i]!;
+      if (a !== null && typeof a === 'object') {
+        failed++;
+        p.done(AppError.fromWire(a), null);
+        continue;
+      }
+      const id = results[2 * i + 1];
+      const r: WriteResult = id === null ? { body: a as string | null } : { body: a as string | null, id: id as number };
+      if (p.durability === 'replicated') (gated ??= []).push({ p, r });
+      else p.done(null, r);
+    }
+    writerStats.commandsOk += n - failed;
+    writerStats.commandsFailed += failed;
     if (gated) {
       const writes = gated;
       this.held += writes.length;
@@ -195,10 +270,10 @@ export class WriterClient {
       err = new AppError('not_leader', 'the write committed, but this instance lost the writer lease before the replica confirmed it: the next leader may not have it');
     }
     for (const { p, r } of writes) {
-      if (!err) p.resolve(r);
+      if (!err) p.done(null, r);
       else {
         const result = r.body === null ? null : (JSON.parse(r.body) as unknown);
-        p.reject(new AppError(err.code, err.message, [{ committed: true, replicated: false, ...(r.id === undefined ? {} : { id: r.id }), result }]));
+        p.done(new AppError(err.code, err.message, [{ committed: true, replicated: false, ...(r.id === undefined ? {} : { id: r.id }), result }]), null);
       }
     }
     if (this.depth === 0) this.notifyDrained();
@@ -228,8 +303,8 @@ export class WriterClient {
     if (this.life.s === 'dead') throw new Error(this.life.reason);
     if (this.life.s !== 'draining') throw new Error(`writer close() while ${this.life.s}`);
     const done = new Promise<{ checkpointed: boolean }>((closed, failed) => (this.life = { s: 'closing', closed, failed }));
-    const bytes = pack({ t: 'close', checkpoint: opts.checkpoint });
-    this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+    // Through the ring, after the last write: the writer reaches it once everything before it committed.
+    this.post({ t: 'close', checkpoint: opts.checkpoint });
     const exited = new Promise<void>((resolve) => (this.exited = resolve));
     const r = await done;
     // The thread ends by itself once its port closes; terminate only if it lingers.
@@ -246,8 +321,13 @@ export class WriterClient {
     this.life = { s: 'dead', reason };
     // The writer's transaction is atomic: a batch it did not report as committed did not commit.
     const err = new AppError('unavailable', 'the writer stopped; the write was not applied');
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    const fifo = this.fifo;
+    const from = this.fifoHead;
+    this.fifo = [];
+    this.fifoHead = 0;
+    this.queuedOps = [];
+    this.backlog = [];
+    for (let i = from; i < fifo.length; i++) fifo[i]!.done(err, null);
     this.notifyDrained();
     // A close() in progress fails (the writer died instead of reporting `closed`, e.g. its final checkpoint failed).
     if (life.s === 'closing') life.failed(new Error(reason));

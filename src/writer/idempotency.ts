@@ -3,10 +3,10 @@
 // `idempotency_key_reused` if it is a different request. Commands run in order on one connection, so a
 // duplicate queued behind its original (even in the same batch) sees the stored outcome.
 import type Database from 'better-sqlite3';
-import { AppError, type WireError } from '../shared/errors.js';
-import type { IdempotencyTag, WriteResult } from '../shared/protocol.js';
+import { AppError } from '../shared/errors.js';
+import type { IdempotencyTag, Outcome } from '../shared/protocol.js';
 
-export type Outcome = { ok: WriteResult } | { err: WireError };
+export type { Outcome };
 
 export interface IdempotencyStore {
   /** The stored outcome for this key (if not expired), or the reuse error, or undefined: run the command. */

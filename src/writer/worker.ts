@@ -1,5 +1,6 @@
-// Writer thread entry: owns the only read-write connection. Each turn it takes everything waiting on its
-// port (up to WRITE_BATCH_MAX commands), commits it as one transaction, then posts the results.
+// Writer thread entry: owns the only read-write connection. It takes everything waiting in its ring (up to
+// WRITE_BATCH_MAX commands), commits it as one transaction, posts the results on its port, and goes on until the
+// ring is empty; then it sleeps until the main thread writes to the ring again.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../shared/config.js';
 import { MIGRATIONS } from '../shared/db/migrations.js';
@@ -8,7 +9,8 @@ import { AppError, isBusy } from '../shared/errors.js';
 import { Fence, type FenceBuffer } from '../shared/fence.js';
 import { createLogger } from '../shared/log.js';
 import { threadId } from '../shared/thread-id.js';
-import { pack, unpack, type CommittedMsg, type FromWriter, type ToWriter, type WriteOp } from '../shared/protocol.js';
+import { decodeOp, encodeOutcomes, ON_PORT, pack, unpack, type CommittedMsg, type FromWriter, type ToWriter, type WriteOp } from '../shared/protocol.js';
+import { RingReader, type RingBuffers } from '../shared/ring.js';
 import { createBatchRunner, Fenced, sleepSync } from './batch.js';
 import { prepareCommands } from './commands.js';
 import { prepareIdempotency } from './idempotency.js';
@@ -16,11 +18,14 @@ import { prepareIdempotency } from './idempotency.js';
 interface WriterData {
   config: Config;
   port: MessagePort;
+  /** Writes (and the close) arrive here, in order (src/shared/ring.ts); the port carries what is too large for it. */
+  ring: RingBuffers;
   /** The writer lease's fence (REPLICA_URL), checked before every COMMIT; null: never fenced. */
   fence: FenceBuffer;
 }
 
-const { config, port, fence: fenceBuffer } = workerData as WriterData;
+const { config, port, ring: ringBuffers, fence: fenceBuffer } = workerData as WriterData;
+const ring = new RingReader(ringBuffers);
 const fence = fenceBuffer ? new Fence(fenceBuffer) : null;
 const log = createLogger(config.logLevel).child({ thread: 'writer' });
 
@@ -66,69 +71,74 @@ try {
   fatal(err);
 }
 
-/** Commands taken off the port but not yet run (a message can carry more than one batch's worth). */
-let pendingIds: number[] = [];
+/** Commands taken off the ring but not yet run (a message can carry more than one batch's worth). */
 let pendingOps: WriteOp[] = [];
 let closeRequested: { checkpoint: boolean } | null = null;
+let closed = false;
+/** Messages that came over the port, each waiting for its mark in the ring (ON_PORT). */
+const fromPort: Uint8Array[] = [];
 
 function take(msg: ToWriter): void {
   if (msg.t === 'write') {
-    for (let i = 0; i < msg.ids.length; i++) {
-      pendingIds.push(msg.ids[i]!);
-      pendingOps.push(msg.ops[i]!);
-    }
+    for (const w of msg.ops) pendingOps.push(decodeOp(w));
   } else {
     closeRequested = { checkpoint: msg.checkpoint };
   }
 }
 
-/** Pulls every message already queued on the port without yielding to the event loop. */
-function drainPort(): void {
-  while (pendingIds.length < config.writeBatchMax && closeRequested === null) {
-    const m = receiveMessageOnPort(port);
-    if (!m) return;
-    take(unpack<ToWriter>(m.message as Uint8Array));
+/** Takes every message already in the ring, in order, without yielding to the event loop. */
+function drainRing(): void {
+  while (pendingOps.length < config.writeBatchMax && closeRequested === null) {
+    const bytes = ring.read();
+    if (!bytes) return;
+    if (bytes.length === ON_PORT.length) {
+      // Posted before its mark was written, so it is on the port by now (or already taken by the listener).
+      const onPort = fromPort.shift() ?? (receiveMessageOnPort(port)?.message as Uint8Array | undefined);
+      if (!onPort) throw new Error('the ring marks a message on the port, and the port has none');
+      take(unpack<ToWriter>(onPort));
+    } else take(unpack<ToWriter>(bytes));
   }
 }
 
 function runBatches(): void {
-  drainPort();
-  if (config.writeBatchWaitMs > 0 && pendingIds.length > 0 && pendingIds.length < config.writeBatchMax) {
+  drainRing();
+  if (config.writeBatchWaitMs > 0 && pendingOps.length > 0 && pendingOps.length < config.writeBatchMax) {
     sleepSync(config.writeBatchWaitMs);
-    drainPort();
+    drainRing();
   }
-  while (pendingIds.length > 0) {
-    const n = Math.min(pendingIds.length, config.writeBatchMax);
-    const ids = pendingIds.slice(0, n);
-    const ops = pendingOps.slice(0, n);
-    pendingIds = pendingIds.slice(n);
-    pendingOps = pendingOps.slice(n);
+  while (pendingOps.length > 0) {
+    const n = Math.min(pendingOps.length, config.writeBatchMax);
+    let ops = pendingOps;
+    if (n < pendingOps.length) {
+      ops = pendingOps.slice(0, n);
+      pendingOps = pendingOps.slice(n);
+    } else pendingOps = [];
     if (config.testWriterDelayMs > 0) sleepSync(config.testWriterDelayMs);
-    post(commitBatch(ids, ops));
-    drainPort();
+    post(commitBatch(ops));
+    drainRing();
   }
   if (closeRequested) close(closeRequested.checkpoint);
 }
 
 /** One batch as one transaction: its results, or every command failed with why none of it committed. */
-function commitBatch(ids: number[], ops: WriteOp[]): CommittedMsg {
+function commitBatch(ops: WriteOp[]): CommittedMsg {
   const failAll = (code: 'internal' | 'not_leader'): CommittedMsg => {
     const e = new AppError(code).toWire();
-    return { t: 'committed', ids, results: ids.map(() => ({ err: e })), commitMs: 0, busyRetries: 0 };
+    return { t: 'committed', results: encodeOutcomes(ops.map(() => ({ err: e }))), commitMs: 0, busyRetries: 0, fellBack: false };
   };
   try {
     const r = runner.run(ops);
     fence?.recordCommit();
-    log.debug({ commands: ids.length, commitMs: Math.round(r.commitMs * 1000) / 1000, busyRetries: r.busyRetries }, 'batch committed');
-    return { t: 'committed', ids, results: r.results, commitMs: r.commitMs, busyRetries: r.busyRetries };
+    log.debug({ commands: ops.length, commitMs: Math.round(r.commitMs * 1000) / 1000, busyRetries: r.busyRetries }, 'batch committed');
+    return { t: 'committed', results: encodeOutcomes(r.results), commitMs: r.commitMs, busyRetries: r.busyRetries, fellBack: r.fellBack };
   } catch (err) {
     if (err instanceof Fenced) {
       // The lease ran out (or was lost) before COMMIT: nothing in the batch committed, and nothing will here.
-      log.warn({ commands: ids.length, epoch: fence?.epoch }, 'batch rolled back: the writer lease is not valid (fenced)');
+      log.warn({ commands: ops.length, epoch: fence?.epoch }, 'batch rolled back: the writer lease is not valid (fenced)');
       return failAll('not_leader');
     }
     // The transaction itself failed (disk full, I/O error): nothing in it committed.
-    log.error({ err, commands: ids.length }, 'write batch failed; none of it committed');
+    log.error({ err, commands: ops.length }, 'write batch failed; none of it committed');
     return failAll('internal');
   }
 }
@@ -144,15 +154,19 @@ function close(checkpoint: boolean): void {
   } catch (err) {
     fatal(err);
   }
+  closed = true;
   post({ t: 'closed', checkpointed });
   port.close();
 }
 
-port.on('message', (bytes: Uint8Array) => {
-  take(unpack<ToWriter>(bytes));
-  try {
+// The listener keeps this thread's event loop alive (a pending Atomics.waitAsync does not) and catches what comes
+// over the port before its mark in the ring is reached.
+port.on('message', (bytes: Uint8Array) => fromPort.push(bytes));
+
+async function loop(): Promise<void> {
+  while (!closed) {
     runBatches();
-  } catch (err) {
-    fatal(err);
+    if (!closed) await ring.wait();
   }
-});
+}
+loop().catch(fatal);

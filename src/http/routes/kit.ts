@@ -69,7 +69,7 @@ export function routeKit({ config, state }: RouteDeps) {
     if (state.writesRefused) throw new AppError('replication_down', state.writesRefused, undefined, { 'Retry-After': '5' });
     ex.goAsync();
     const applied = preferenceApplied(d);
-    writer.submit(op, { durability: d.durability }).then((r) => reply(r, applied), ex.fail);
+    writer.submitWith(op, d.durability, (err, r) => (err ? ex.error(err) : reply(r!, applied)));
   };
 
   const write = (ex: Exchange, op: WriteOp, d: Dur, reply: WriteReply) => {

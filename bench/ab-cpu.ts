@@ -1,0 +1,115 @@
+// Paired A/B rounds of CPU per request at a fixed rate (issue 17's method): two builds of this server (each a
+// directory holding a built dist/, e.g. a `git worktree` of the commit to compare against) and the bare probe,
+// running side by side on copies of one seeded database. Every round runs each workload against A, then B, then
+// the probe (the order alternates per round), so a VM that changes speed mid-run moves all three alike; the
+// ratios B/A and B/probe are taken within a round.
+//
+//   node dist-bench/bench/ab-cpu.js --a=/tmp/base --b=. [--rate=10000] [--rounds=4] [--seconds=5] [--workloads=create,increment,read]
+//
+// Prints one line per trial (CPU us per request, per thread, p50/p99) and the medians of the per-round ratios.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runLoad } from './lib/load.js';
+import { PROBE_ENTRY } from './lib/paths.js';
+import { createSeedDb } from './lib/seed.js';
+import { procCpuSeconds } from './lib/server.js';
+import { cpuByRole, threadCpuSeconds, threadRoles } from './lib/threads.js';
+import { createProduct, getProduct, increment, type Workload } from './lib/workloads.js';
+import { killAll, startServer, tempDir, type Running } from '../test/helpers/server.js';
+
+const { values } = parseArgs({
+  options: {
+    a: { type: 'string' },
+    b: { type: 'string', default: '.' },
+    rate: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '4' },
+    seconds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '32' },
+    workloads: { type: 'string', default: 'create,increment,read' },
+    env: { type: 'string', multiple: true, default: [] },
+  },
+});
+if (!values.a) throw new Error('--a=<dir with a built dist/> is required');
+const rate = Number(values.rate);
+const seconds = Number(values.seconds);
+const connections = Number(values.connections);
+const WORKLOADS: Record<string, Workload> = { create: createProduct, increment: increment('ab'), read: getProduct };
+const workloads = values.workloads.split(',').map((w) => [w, WORKLOADS[w]!] as const);
+const extraEnv = Object.fromEntries(values.env.map((kv) => kv.split('=') as [string, string]));
+
+const dir = tempDir('sqlite-ab-');
+const seed = path.join(dir, 'seed.db');
+createSeedDb(seed);
+const copy = (name: string) => {
+  const p = path.join(dir, `${name}.db`);
+  fs.copyFileSync(seed, p);
+  return p;
+};
+
+interface Side {
+  name: string;
+  server: Running;
+  roles: Map<number, string> | null;
+}
+
+const env = { SQLITE_SYNCHRONOUS: 'FULL', LOG_LEVEL: 'info', ...extraEnv };
+async function start(name: string, entry: string): Promise<Side> {
+  const server = await startServer({ entry, dbPath: copy(name), env, logFile: path.join(dir, `${name}.log`) });
+  return { name, server, roles: null };
+}
+
+const sides = [
+  await start('A', path.resolve(values.a, 'dist', 'main.js')),
+  await start('B', path.resolve(values.b, 'dist', 'main.js')),
+  await start('probe', PROBE_ENTRY),
+];
+await new Promise((r) => setTimeout(r, 500));
+for (const s of sides) if (s.name !== 'probe') s.roles = threadRoles(s.server.proc.pid!, s.server.output());
+
+const ratios: Record<string, { ba: number[]; bp: number[]; ap: number[] }> = {};
+try {
+  for (const [w, workload] of workloads) {
+    // Warm every side up once (JIT, page cache) before the measured rounds.
+    for (const s of sides) await runLoad(s.server.url, { connections, durationS: 2, rate, requests: workload.requests });
+  }
+  for (let round = 1; round <= Number(values.rounds); round++) {
+    for (const [w, workload] of workloads) {
+      const order = round % 2 === 1 ? sides : [...sides].reverse();
+      const us: Record<string, number> = {};
+      for (const s of order) {
+        const pid = s.server.proc.pid!;
+        const t0 = threadCpuSeconds(pid);
+        const c0 = procCpuSeconds(pid);
+        const r = await runLoad(s.server.url, { connections, durationS: seconds, rate, requests: workload.requests });
+        const c1 = procCpuSeconds(pid);
+        const t1 = threadCpuSeconds(pid);
+        const per = (sec: number) => ((1e6 * sec) / r.responses).toFixed(1);
+        us[s.name] = (1e6 * (c1 - c0)) / r.responses;
+        const split = s.roles
+          ? Object.entries(cpuByRole(t0, t1, s.roles))
+              .map(([role, sec]) => `${role} ${per(sec)}`)
+              .join(', ')
+          : '';
+        console.log(
+          `round ${round} ${w} ${s.name}: ${us[s.name]!.toFixed(1)} us/req (${split}) ` +
+            `p50 ${r.latencyMs.p50.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, ${Math.round(r.rps)} req/s, non-2xx ${r.non2xx}`,
+        );
+      }
+      const e = (ratios[w] ??= { ba: [], bp: [], ap: [] });
+      e.ba.push(us.B! / us.A!);
+      e.bp.push(us.B! / us.probe!);
+      e.ap.push(us.A! / us.probe!);
+    }
+  }
+} finally {
+  await killAll();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+for (const [w, r] of Object.entries(ratios)) {
+  console.log(
+    `${w} at ${rate}/s: B/A median ${median(r.ba).toFixed(2)} [${r.ba.map((x) => x.toFixed(2)).join(' ')}], ` +
+      `A/probe ${median(r.ap).toFixed(2)}, B/probe ${median(r.bp).toFixed(2)} [${r.bp.map((x) => x.toFixed(2)).join(' ')}]`,
+  );
+}
