@@ -61,6 +61,10 @@ export async function openTerm(
       log.fatal({ reason }, 'writer failed');
       opts.onFatal(reason);
     };
+    writer.onStorageFull = (full) => {
+      if (full) log.error({ dbPath: config.dbPath, dbMaxBytes: config.dbMaxBytes }, 'database storage is full (SQLITE_FULL): writes answer 507 insufficient_storage until space is freed; reads still work');
+      else log.info({ dbPath: config.dbPath }, 'database storage has room again: writes commit');
+    };
     await supervisor?.start();
     checkpointer = await Checkpointer.start(config, log);
     const readers = await openReaders(config);
