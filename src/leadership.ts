@@ -130,8 +130,10 @@ export class Leadership {
       storage: storageFromEnv(process.env, Math.min(this.cfg.connectTimeoutMs, Math.round(this.cfg.leaseTtlMs / 2))),
       now: monotonicMs,
       onHeld: (validUntil, epoch) => {
-        // Renewals move the fence of the running term only: a new term opens its own fence once it is ready.
-        if (this.term && this.fence.epoch === epoch) {
+        // Renewals move the fence of this epoch's term, running or starting (a first sync that uploads a whole
+        // database can outlast the TTL): a new term opens its own fence before its Litestream starts, and a revoked
+        // fence (term over) is never moved again.
+        if ((this.term || this.starting) && this.fence.epoch === epoch) {
           this.fence.extend(validUntil);
           m.leaseRenewals.labels('ok').inc();
         }
