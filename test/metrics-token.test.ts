@@ -11,7 +11,7 @@ const TOKEN = 'metrics-token-for-tests-0123456789';
 describe('METRICS_TOKEN', () => {
   it('set: /metrics answers 401 unauthorized (WWW-Authenticate: Bearer) without the token or with a wrong one, 200 with it', async () => {
     const s = await startServer({ env: { METRICS_TOKEN: TOKEN, READERS: '0' } });
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token-wrong' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong-token-wrong-token-wrong' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
       const r = await req(s.url, 'GET', '/metrics', undefined, headers);
       expectError(r, 401, 'unauthorized');
       expect(r.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
