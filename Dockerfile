@@ -48,13 +48,17 @@ COPY --from=litestream /out/litestream /usr/local/bin/litestream
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json litestream.yml .litestream-version ./
+COPY scripts/container-start.sh /usr/local/bin/container-start
 # A fixed non-root user; /data (database, WAL, Litestream's local state and control socket) belongs to it.
-# On Cloud Run this is the instance's in-memory disk: the replica in GCS is the durable copy.
+# On Cloud Run an in-memory volume (deploy/cloudrun/service.yaml) is mounted over /data, owned by root: the image
+# therefore starts as root only to hand that directory to the app user, then runs the server as the app user
+# (setpriv in container-start; util-linux is part of every Debian image). The replica in GCS is the durable copy.
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app \
  && mkdir -p /data \
- && chown app:app /data
-USER app
+ && chown app:app /data \
+ && command -v setpriv
 EXPOSE 8080
-# The server is PID 1: it receives Cloud Run's SIGTERM itself and runs the drain, final upload and exit.
-CMD ["node", "dist/main.js"]
+# container-start execs the server as the app user: the server is PID 1, receives Cloud Run's SIGTERM itself and
+# runs the drain, final upload and exit.
+CMD ["/usr/local/bin/container-start"]

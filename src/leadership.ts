@@ -61,6 +61,10 @@ export async function openTerm(
       log.fatal({ reason }, 'writer failed');
       opts.onFatal(reason);
     };
+    writer.onStorageFull = (full) => {
+      if (full) log.error({ dbPath: config.dbPath, dbMaxBytes: config.dbMaxBytes }, 'database storage is full (SQLITE_FULL): writes answer 507 insufficient_storage until space is freed; reads still work');
+      else log.info({ dbPath: config.dbPath }, 'database storage has room again: writes commit');
+    };
     await supervisor?.start();
     checkpointer = await Checkpointer.start(config, log);
     const readers = await openReaders(config);
@@ -126,8 +130,10 @@ export class Leadership {
       storage: storageFromEnv(process.env, Math.min(this.cfg.connectTimeoutMs, Math.round(this.cfg.leaseTtlMs / 2))),
       now: monotonicMs,
       onHeld: (validUntil, epoch) => {
-        // Renewals move the fence of the running term only: a new term opens its own fence once it is ready.
-        if (this.term && this.fence.epoch === epoch) {
+        // Renewals move the fence of this epoch's term, running or starting (a first sync that uploads a whole
+        // database can outlast the TTL): a new term opens its own fence before its Litestream starts, and a revoked
+        // fence (term over) is never moved again.
+        if ((this.term || this.starting) && this.fence.epoch === epoch) {
           this.fence.extend(validUntil);
           m.leaseRenewals.labels('ok').inc();
         }

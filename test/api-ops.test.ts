@@ -26,10 +26,24 @@ describe.each(READER_MODES)('API with READERS=%i (%s)', (readers, _mode) => {
       expectJson(r);
     });
 
-    it('GET /readyz -> 200 once started', async () => {
+    it('GET /readyz -> 200 once started, storage ok', async () => {
       const r = await req(base, 'GET', '/readyz');
       expect(r.status).toBe(200);
-      expect(r.body).toMatchObject({ status: 'ready' });
+      expect(r.body).toMatchObject({ status: 'ready', storage: 'ok' });
+    });
+
+    it('GET /health and /ready answer as /healthz and /readyz (paths Cloud Run\'s front end does not reserve); HEAD too', async () => {
+      for (const [alias, original] of [
+        ['/health', '/healthz'],
+        ['/ready', '/readyz'],
+      ] as const) {
+        const [a, o] = [await req(base, 'GET', alias), await req(base, 'GET', original)];
+        expect({ status: a.status, body: a.body }).toEqual({ status: o.status, body: o.body });
+        expectJson(a);
+        const head = await fetch(base + alias, { method: 'HEAD' });
+        expect(head.status).toBe(200);
+        expect(await head.text()).toBe('');
+      }
     });
 
     it('GET /metrics -> Prometheus text with the writer, SQLite and HTTP metrics', async () => {

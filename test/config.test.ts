@@ -27,6 +27,8 @@ describe('configuration from the environment', () => {
     ['HEADER_CHECK', 'maybe'],
     ['ACCESS_LOG', 'some'],
     ['LOG_LEVEL', 'verbose'],
+    ['METRICS_TOKEN', 'too-short'],
+    ['DB_MAX_BYTES', '4096'],
   ])('%s=%s exits non-zero before listening, naming the variable', async (name, value) => {
     const dir = tempDir();
     const dbPath = path.join(dir, 'app.db');

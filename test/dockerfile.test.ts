@@ -1,13 +1,16 @@
 // There is no Docker engine here: the Dockerfile, the Cloud Run service and litestream.yml are checked against
-// the repo instead (Node major, the one Litestream pin, files copied, user, port, PID 1), plus the installed
+// the repo instead (Node major, the one Litestream pin, files copied, user, port, PID 1; container-start is run for
+// real as root), plus the installed
 // Litestream's version and its bundled SQLite when the tools are present.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compareVersions, MIN_SQLITE_VERSION } from '../src/shared/db/open.js';
 import { LITESTREAM_BIN, LITESTREAM_VERSION, litestreamVersion } from './helpers/gcs.js';
 import { ROOT } from './helpers/server.js';
+import { waitFor } from './helpers/wait.js';
 
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8');
 
@@ -107,41 +110,66 @@ describe('Dockerfile matches the repo', () => {
     expect(dockerfile.stages.find((s) => s[0]!.args.endsWith('AS deps'))!.some((i) => i.op === 'RUN' && i.args.startsWith('npm ci --omit=dev'))).toBe(true);
   });
 
-  it('runs as a non-root user, with /data owned by it, DB_PATH on /data, EXPOSE 8080', () => {
-    const user = final.filter((i) => i.op === 'USER').at(-1)?.args;
-    expect(user).toBeDefined();
-    expect(['root', '0', '0:0']).not.toContain(user);
-    expect(final.some((i) => i.op === 'RUN' && /chown\s+app:app\s+\/data/.test(i.args))).toBe(true);
+  it('the server runs as the non-root app user: /data owned by it, DB_PATH on /data, EXPOSE 8080; root only in container-start', () => {
+    // No USER: Cloud Run mounts the in-memory volume over /data owned by root, so the image starts as root only to
+    // hand that directory to uid 10001, and container-start drops to it before the server starts.
+    expect(final.filter((i) => i.op === 'USER')).toEqual([]);
+    expect(final.some((i) => i.op === 'RUN' && /useradd --system --uid 10001/.test(i.args) && /chown\s+app:app\s+\/data/.test(i.args))).toBe(true);
     const env = final.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
     expect(env).toMatch(/DB_PATH=\/data\/app\.db/);
     expect(env).toMatch(/PORT=8080/);
     expect(final.filter((i) => i.op === 'EXPOSE').map((i) => i.args)).toEqual(['8080']);
+    const start = read('scripts/container-start.sh');
+    expect(start).toMatch(/chown 10001:10001 "\$dir"/);
+    expect(start).toMatch(/exec setpriv --reuid=10001 --regid=10001 --clear-groups --no-new-privs\s*\\\s*--inh-caps=-all --bounding-set=-all env HOME=\/app node dist\/main\.js/);
   });
 
-  it('CMD starts dist/main.js directly (exec form, no shell, no entrypoint wrapper): the server is PID 1 and gets SIGTERM', () => {
+  it('CMD is container-start (exec form, no ENTRYPOINT), which execs node dist/main.js: the server is PID 1 and gets SIGTERM', () => {
     const cmd = final.filter((i) => i.op === 'CMD').at(-1)!.args;
-    expect(JSON.parse(cmd)).toEqual(['node', pkg.main]);
+    expect(JSON.parse(cmd)).toEqual(['/usr/local/bin/container-start']);
+    expect(final.map((i) => i.args)).toContain('scripts/container-start.sh /usr/local/bin/container-start');
+    expect(fs.statSync(path.join(ROOT, 'scripts/container-start.sh')).mode & 0o111).not.toBe(0);
     expect(pkg.main).toBe('dist/main.js');
     expect(fs.existsSync(path.join(ROOT, 'src', 'main.ts'))).toBe(true);
     expect(final.some((i) => i.op === 'ENTRYPOINT')).toBe(false);
   });
 });
 
-describe('Cloud Run service and litestream.yml', () => {
-  const service = read('deploy/cloudrun/service.yaml');
-  const yml = read('litestream.yml');
-
-  it('service.yaml: max 1 instance, gen2, CPU always allocated, /readyz startup probe, /healthz liveness, port 8080, gs:// replica', () => {
-    expect(service).toMatch(/autoscaling\.knative\.dev\/maxScale: "1"/);
-    expect(service).toMatch(/run\.googleapis\.com\/execution-environment: gen2/);
-    expect(service).toMatch(/run\.googleapis\.com\/cpu-throttling: "false"/);
-    expect(service).toMatch(/containerConcurrency: \d+/);
-    expect(service).toMatch(/startupProbe:(\s+#[^\n]*)*\s+httpGet:\s+path: \/readyz/);
-    expect(service).toMatch(/livenessProbe:\s+httpGet:\s+path: \/healthz/);
-    expect(service).toMatch(/containerPort: 8080/);
-    expect(service).toMatch(/value: gs:\/\/BUCKET\//);
-    expect(service).toMatch(/serviceAccountName: /);
+describe.skipIf(process.getuid?.() !== 0)('scripts/container-start.sh, run as root (as on Cloud Run)', () => {
+  it('hands a root-owned data directory to uid 10001 and execs the server as that user in the same process (PID kept)', async () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'container-start-'));
+    fs.chmodSync(parent, 0o755);
+    const dataDir = path.join(parent, 'data');
+    fs.mkdirSync(dataDir, { mode: 0o755 }); // like the in-memory volume: root's, not writable by the app user
+    const proc = spawn('/bin/sh', [path.join(ROOT, 'scripts/container-start.sh')], {
+      cwd: ROOT,
+      env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`, DB_PATH: path.join(dataDir, 'app.db'), PORT: '0', HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    try {
+      const port = Number((await waitFor(() => /"port":(\d+),"msg":"listening"/.exec(out), `listening:\n${out}`, 20_000))[1]);
+      const status = fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+      expect(/^Uid:\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1)).toEqual(['10001', '10001']);
+      expect(/^CapEff:\s+(\w+)/m.exec(status)?.[1]).toMatch(/^0+$/);
+      expect(fs.readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0')).toContain('dist/main.js');
+      expect(fs.statSync(dataDir).uid).toBe(10001);
+      expect(fs.statSync(path.join(dataDir, 'app.db')).uid).toBe(10001);
+      expect((await fetch(`http://127.0.0.1:${port}/counters/c`)).status).toBe(404);
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      proc.kill('SIGKILL');
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
   });
+});
+
+describe('litestream.yml (the Cloud Run service is parsed and checked in test/deploy-artifacts.test.ts)', () => {
+  const yml = read('litestream.yml');
 
   it('litestream.yml reads exactly the variables the supervisor sets, keeps metrics on loopback, and enables the socket', () => {
     const vars = new Set([...yml.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]));

@@ -58,4 +58,23 @@ describe.skipIf(skip)('restore on start, ~100 MB', () => {
     expect(last.body.name).toBe(`large-${rows - 1}`);
     expect((await req(s.url, 'GET', '/products?limit=1')).body.items[0].name).toBe('large-0');
   });
+
+  it('a first sync that uploads the whole database for longer than the writer lease\'s TTL still starts: renewals keep the starting term\'s fence open', async () => {
+    // LEASE_TTL_MS 1 s: the holder counts 0.8 s of validity per renewal, far less than this upload takes.
+    const dbPath = path.join(tempDir(), 'app.db');
+    buildLargeDb(dbPath, TARGET_BYTES);
+    const t0 = performance.now();
+    s = await replica.start({
+      dbPath,
+      env: replica.env('gs://large-test/slow-first-sync', { LEASE_TTL_MS: '1000', LEASE_RENEW_MS: '250', LITESTREAM_START_TIMEOUT_MS: '50000' }),
+      timeoutMs: 55_000,
+    });
+    const firstSync = logLines(s, 'litestream first sync done')[0]!;
+    console.log(`first sync of ~100 MB with a 1 s lease TTL: ${String(firstSync.ms)} ms; start -> listening ${(performance.now() - t0).toFixed(0)} ms`);
+    expect(Number(firstSync.ms)).toBeGreaterThan(800);
+    expect(await req(s.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { role: 'leader' } });
+    expect(logLines(s, 'litestream tried to send to the bucket without a valid writer lease: cut')).toEqual([]);
+    expect((await req(s.url, 'POST', '/counters/after/increment')).status).toBe(200);
+    expect(await s.stop()).toBe(0);
+  });
 });

@@ -41,6 +41,10 @@ describe('OpenAPI document', () => {
       const ok = op.responses['201'] ?? op.responses['200'] ?? op.responses['204'];
       expect(ok.headers['Preference-Applied']).toBeDefined();
     }
+    // The probe aliases (Cloud Run reserves some paths ending in z at its front end), /metrics' 401, writes' 507.
+    for (const p of ['/health', '/healthz', '/ready', '/readyz']) expect(doc.paths[p].get.responses['200']).toBeDefined();
+    expect(doc.paths['/metrics'].get.responses['401'].description).toMatch(/unauthorized/);
+    for (const op of writes) expect(op.responses['507'].description).toMatch(/insufficient_storage/);
     expect(Object.keys(doc.components.schemas).sort()).toEqual(['Counter', 'Error', 'Product', 'ProductPage']);
 
     // A real response conforms to the documented Product shape (required keys, no extras).

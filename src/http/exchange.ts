@@ -14,6 +14,7 @@ const STATUS: Record<number, string> = {
   201: '201 Created',
   204: '204 No Content',
   400: '400 Bad Request',
+  401: '401 Unauthorized',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   409: '409 Conflict',

@@ -60,6 +60,7 @@ const writeErrors: ErrorCode[] = [
   ...common,
   'replication_down',
   'replication_timeout',
+  'insufficient_storage',
   'durability_unavailable',
   'invalid_json',
   'payload_too_large',
@@ -91,6 +92,24 @@ const idempotencyHeader = {
 const writeParams = [idempotencyHeader, preferHeader];
 const idParam = pathParam('id', productId, 'product id (positive integer)');
 const nameParam = pathParam('name', counterName, 'counter name');
+
+const health = (operationId: string, description?: string) => ({
+  operationId,
+  ...(description ? { description } : {}),
+  responses: { '200': { description: 'the process runs', content: json({ type: 'object' }) } },
+});
+
+const ready = (operationId: string, description?: string) => ({
+  operationId,
+  ...(description ? { description } : {}),
+  responses: {
+    '200': {
+      description: 'ready: role leader, standby (holds requests until it leads) or promoting; storage ok, or full (writes answer 507, reads work)',
+      content: json({ type: 'object' }),
+    },
+    '503': { description: 'starting, draining, or replication down', content: json({ type: 'object' }) },
+  },
+});
 
 export function openApiDocument(): Json {
   const listShape = listQuery.shape;
@@ -173,20 +192,19 @@ export function openApiDocument(): Json {
           responses: { '200': { description: 'the new value', headers: applied, content: json(ref('Counter')) }, ...errors('validation_failed', 'conflict', ...bodyErrors) },
         },
       },
-      '/healthz': {
-        get: { operationId: 'health', responses: { '200': { description: 'the process runs', content: json({ type: 'object' }) } } },
-      },
-      '/readyz': {
+      '/healthz': { get: health('health') },
+      '/health': { get: health('healthAlias', 'Same as /healthz, on a path Cloud Run\'s front end does not reserve (it may answer its own 404 for paths ending in z).') },
+      '/readyz': { get: ready('ready') },
+      '/ready': { get: ready('readyAlias', 'Same as /readyz, on a path Cloud Run\'s front end does not reserve (it may answer its own 404 for paths ending in z).') },
+      '/metrics': {
         get: {
-          operationId: 'ready',
+          operationId: 'metrics',
+          description: 'With METRICS_TOKEN set, only with `Authorization: Bearer <METRICS_TOKEN>`.',
           responses: {
-            '200': { description: 'ready: role leader, standby (holds requests until it leads) or promoting', content: json({ type: 'object' }) },
-            '503': { description: 'starting, draining, or replication down', content: json({ type: 'object' }) },
+            '200': { description: 'Prometheus text', content: { 'text/plain': { schema: { type: 'string' } } } },
+            ...errors('unauthorized'),
           },
         },
-      },
-      '/metrics': {
-        get: { operationId: 'metrics', responses: { '200': { description: 'Prometheus text', content: { 'text/plain': { schema: { type: 'string' } } } } } },
       },
       '/openapi.json': {
         get: { operationId: 'openapi', responses: { '200': { description: 'this document', content: json({ type: 'object' }) } } },

@@ -64,6 +64,12 @@ const SERVER = {
       .pipe(z.enum(['NORMAL', 'FULL']))
       .default('NORMAL'),
   ),
+  /**
+   * Largest the database file may grow (bytes, rounded down to whole pages: the writer's PRAGMA max_page_count); past
+   * it a write answers 507 insufficient_storage. Null: no cap (the volume's size is the only bound). Set it below the
+   * in-memory volume's sizeLimit so SQLite refuses cleanly while the WAL and Litestream's files still have room.
+   */
+  dbMaxBytes: setting('DB_MAX_BYTES', int(65_536, Number.MAX_SAFE_INTEGER).nullable().default(null)),
   busyTimeoutMs: setting('SQLITE_BUSY_TIMEOUT_MS', int(0, 600_000).default(5000)),
   cacheSizeKib: setting('SQLITE_CACHE_SIZE_KIB', int(1024, 16 * 1024 * 1024).default(65_536)),
   /**
@@ -116,6 +122,12 @@ const SERVER = {
    * (answered once the commit is in the replica). replicated needs REPLICA_URL: without it, a start-up error.
    */
   defaultDurability: setting('DEFAULT_DURABILITY', z.enum(DURABILITIES).default('local')),
+  /**
+   * Bearer token that GET /metrics requires (`Authorization: Bearer <token>`; 401 unauthorized otherwise). Null: /metrics
+   * answers anyone who reaches the server (a private service: only callers with roles/run.invoker). Set it on a public
+   * service (docs/deploy-cloud-run.md "Public or private").
+   */
+  metricsToken: setting('METRICS_TOKEN', z.string().trim().min(16, 'must be at least 16 characters').nullable().default(null)),
   /** Test hook only: lets tests prove drain order; never set in production. */
   testWriterDelayMs: setting('TEST_WRITER_DELAY_MS', int(0, 10_000).default(0)),
 };
@@ -138,7 +150,11 @@ const REPLICATION = {
       .transform((v) => (v === 'off' ? '' : v)),
   ),
   connectTimeoutMs: setting('LITESTREAM_CONNECT_TIMEOUT_MS', int(100, 600_000).default(15_000)),
-  restoreTimeoutMs: setting('LITESTREAM_RESTORE_TIMEOUT_MS', int(1000, 3_600_000).default(300_000)),
+  /**
+   * 150 s: with three connect deadlines and the start deadline, a cold start gives up (and logs why) within Cloud Run's
+   * 240 s startup-probe maximum (docs/deploy-cloud-run.md "Start-up budget"; test/deploy-artifacts.test.ts checks it).
+   */
+  restoreTimeoutMs: setting('LITESTREAM_RESTORE_TIMEOUT_MS', int(1000, 3_600_000).default(150_000)),
   startTimeoutMs: setting('LITESTREAM_START_TIMEOUT_MS', int(100, 600_000).default(30_000)),
   stopTimeoutMs: setting('LITESTREAM_STOP_TIMEOUT_MS', int(100, 60_000).default(6000)),
   maxRestarts: setting('LITESTREAM_MAX_RESTARTS', int(0, 1000).default(5)),

@@ -4,6 +4,12 @@
 export const ERRORS = {
   validation_failed: { status: 400, message: 'request validation failed' },
   invalid_json: { status: 400, message: 'request body is not valid JSON' },
+  /** GET /metrics without the METRICS_TOKEN bearer token (only when METRICS_TOKEN is set). */
+  unauthorized: {
+    status: 401,
+    message: 'this endpoint needs Authorization: Bearer <METRICS_TOKEN>',
+    headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' },
+  },
   not_found: { status: 404, message: 'not found' },
   method_not_allowed: { status: 405, message: 'method not allowed' },
   conflict: { status: 409, message: 'the request conflicts with the stored data' },
@@ -45,6 +51,14 @@ export const ERRORS = {
     status: 503,
     message: 'this instance does not hold the writer lease; the write was not applied, retry',
     headers: { 'Retry-After': '1' },
+  },
+  /**
+   * SQLite answered SQLITE_FULL: the database volume (or DB_MAX_BYTES) is full. The write was not applied (a failed
+   * batch rolls back whole); reads still work, and writes work again once space is freed (deletes, a bigger volume).
+   */
+  insufficient_storage: {
+    status: 507,
+    message: 'the database storage is full: the write was not applied; reads still work',
   },
   internal: { status: 500, message: 'internal error' },
 } as const;
@@ -93,7 +107,21 @@ export function toAppError(err: unknown): AppError {
     // CHECK/NOT NULL/UNIQUE violations: the input was valid JSON but not storable.
     return new AppError('conflict', constraintMessage(code));
   }
+  if (isFull(err)) return new AppError('insufficient_storage');
   return new AppError('internal');
+}
+
+/** SQLITE_FULL: the database file or its WAL could not grow (volume full, or max_page_count from DB_MAX_BYTES). */
+export function isFull(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'SQLITE_FULL';
+}
+
+/**
+ * Why a whole batch failed (nothing in it committed), for every command in it: SQLITE_FULL, thrown by a statement
+ * that made SQLite roll the transaction back or by COMMIT itself (its cause, when wrapped), is 507; anything else 500.
+ */
+export function batchFailureCode(err: unknown): 'insufficient_storage' | 'internal' {
+  return isFull(err) || isFull((err as { cause?: unknown } | null)?.cause) ? 'insufficient_storage' : 'internal';
 }
 
 function constraintMessage(code: string): string {

@@ -93,6 +93,16 @@ export const m = {
     help: 'Whole-batch retries after SQLITE_BUSY outlasted busy_timeout (another process held the write lock)',
     registers: [registry],
   }),
+  storageFullWrites: new client.Counter({
+    name: 'sqlite_full_writes_total',
+    help: 'Write commands refused with 507 insufficient_storage because SQLite answered SQLITE_FULL (volume or DB_MAX_BYTES full)',
+    registers: [registry],
+  }),
+  storageFull: new client.Gauge({
+    name: 'sqlite_storage_full',
+    help: '1 from a write refused with SQLITE_FULL until a later batch commits a write without it',
+    registers: [registry],
+  }),
   checkpoints: new client.Counter({
     name: 'sqlite_checkpoints_total',
     help: 'PASSIVE checkpoints run by the checkpointer thread that found WAL frames (none with REPLICA_URL: Litestream checkpoints)',

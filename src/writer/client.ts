@@ -77,6 +77,12 @@ export class WriterClient {
   private exited: (() => void) | null = null;
   /** Called once if the writer thread dies or reports a fatal error. */
   onFatal: (reason: string) => void = () => {};
+  /**
+   * True from a write refused with SQLITE_FULL (507 insufficient_storage) until a later batch commits a write
+   * without one: /readyz reports it, and `onStorageFull` is told of each change.
+   */
+  storageFull = false;
+  onStorageFull: (full: boolean) => void = () => {};
 
   constructor(
     private readonly config: Config,
@@ -220,6 +226,7 @@ export class WriterClient {
     // Step 1 done: committed. Step 2: acknowledge, at once for local writes and failures (nothing to make
     // durable), through the gate for successful replicated ones.
     let failed = 0;
+    let full = 0;
     let gated: { p: Pending; r: WriteResult }[] | null = null;
     const fifo = this.fifo;
     const base = this.fifoHead;
@@ -239,6 +246,7 @@ export class WriterClient {
       const a = results[2 * i]!;
       if (a !== null && typeof a === 'object') {
         failed++;
+        if (a.code === 'insufficient_storage') full++;
         p.done(AppError.fromWire(a), null);
         continue;
       }
@@ -249,6 +257,7 @@ export class WriterClient {
     }
     writerStats.commandsOk += n - failed;
     writerStats.commandsFailed += failed;
+    if (full > 0 || this.storageFull) this.noteStorage(full, failed < n);
     if (gated) {
       const writes = gated;
       this.held += writes.length;
@@ -259,6 +268,16 @@ export class WriterClient {
       );
     }
     if (this.depth === 0) this.notifyDrained();
+  }
+
+  /** SQLITE_FULL seen (`full` commands refused), or a batch that committed writes without it after one was. */
+  private noteStorage(full: number, committedSome: boolean): void {
+    if (full > 0) m.storageFullWrites.inc(full);
+    const now = full > 0 ? true : committedSome ? false : this.storageFull;
+    if (now === this.storageFull) return;
+    this.storageFull = now;
+    m.storageFull.set(now ? 1 : 0);
+    this.onStorageFull(now);
   }
 
   /** The gate's verdict on a batch's replicated writes: acknowledged, or 504 with what the client would have got. */

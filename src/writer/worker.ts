@@ -5,7 +5,7 @@ import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_
 import type { Config } from '../shared/config.js';
 import { MIGRATIONS } from '../shared/db/migrations.js';
 import { assertSqliteVersion, migrate, openWriter } from '../shared/db/open.js';
-import { AppError, isBusy } from '../shared/errors.js';
+import { AppError, batchFailureCode, isBusy, type ErrorCode } from '../shared/errors.js';
 import { Fence, type FenceBuffer } from '../shared/fence.js';
 import { createLogger } from '../shared/log.js';
 import { threadId } from '../shared/thread-id.js';
@@ -122,7 +122,7 @@ function runBatches(): void {
 
 /** One batch as one transaction: its results, or every command failed with why none of it committed. */
 function commitBatch(ops: WriteOp[]): CommittedMsg {
-  const failAll = (code: 'internal' | 'not_leader'): CommittedMsg => {
+  const failAll = (code: ErrorCode): CommittedMsg => {
     const e = new AppError(code).toWire();
     return { t: 'committed', results: encodeOutcomes(ops.map(() => ({ err: e }))), commitMs: 0, busyRetries: 0, fellBack: false };
   };
@@ -137,9 +137,10 @@ function commitBatch(ops: WriteOp[]): CommittedMsg {
       log.warn({ commands: ops.length, epoch: fence?.epoch }, 'batch rolled back: the writer lease is not valid (fenced)');
       return failAll('not_leader');
     }
-    // The transaction itself failed (disk full, I/O error): nothing in it committed.
-    log.error({ err, commands: ops.length }, 'write batch failed; none of it committed');
-    return failAll('internal');
+    // The transaction itself failed (disk full, I/O error): nothing in it committed. Full is 507, the rest 500.
+    const code = batchFailureCode(err);
+    log.error({ err, commands: ops.length, code }, 'write batch failed; none of it committed');
+    return failAll(code);
   }
 }
 

@@ -13,7 +13,7 @@ export function mountRoutes(app: TemplatedApp, hooks: ExchangeHooks, deps: Route
   const kit = routeKit(deps);
   mountProducts(router, kit);
   mountCounters(router, kit);
-  mountOps(router, deps.state);
+  mountOps(router, deps);
   router.finish();
   return router.registered;
 }

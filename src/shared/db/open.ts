@@ -23,7 +23,7 @@ export function assertSqliteVersion(db: Database.Database): string {
   return v;
 }
 
-type DbConfig = Pick<Config, 'dbPath' | 'busyTimeoutMs' | 'cacheSizeKib' | 'synchronous'> & Partial<Pick<Config, 'replication'>>;
+type DbConfig = Pick<Config, 'dbPath' | 'busyTimeoutMs' | 'cacheSizeKib' | 'synchronous'> & Partial<Pick<Config, 'replication' | 'dbMaxBytes'>>;
 
 /** The only read-write connection: owned by the writer thread. */
 export function openWriter(cfg: DbConfig): Database.Database {
@@ -47,6 +47,10 @@ export function openWriter(cfg: DbConfig): Database.Database {
   // Litestream is down the server refuses writes (replication_down).
   db.pragma(`wal_autocheckpoint = ${cfg.replication ? 0 : 1000}`);
   assertWritable(db, cfg.dbPath);
+  // DB_MAX_BYTES: past it SQLite answers SQLITE_FULL (507) before the volume itself fills up. Per connection, and only
+  // this one grows the file; set after the probe above, which needs a page. A cap below the current size holds the
+  // file at its current size (SQLite's rule).
+  if (cfg.dbMaxBytes) db.pragma(`max_page_count = ${Math.max(1, Math.floor(cfg.dbMaxBytes / (db.pragma('page_size', { simple: true }) as number)))}`);
   return db;
 }
 
