@@ -148,6 +148,35 @@ describe('DATA_FILE', () => {
     expect(await second.stop()).toBe(0);
   });
 
+  it('a file too large for the writer ring (~1 MB packed) goes over the port in its place: applied whole, in order with the writes around it', async () => {
+    // src/shared/ring.ts takes records up to half its 1 MiB; a larger message travels over the MessagePort and an
+    // empty ring record keeps its place in the order (src/writer/client.ts post()).
+    const big = (tag: string, n: number) => ({
+      counters: { order: 0 },
+      products: Array.from({ length: n }, (_, i) => ({ id: i + 1, name: `${tag} ${i}`, price: i, description: `${tag} `.repeat(20) })),
+    });
+    const { file, dbPath, env } = setup(big('first', 6000));
+    const s = await startServer({ dbPath, env });
+    expect((await req(s.url, 'GET', '/products/6000')).body).toMatchObject({ id: 6000, name: 'first 5999' });
+    // Increments before, during and after the second big file, which sets `order` to a million: each increment
+    // ran before it (a small value) or after it (above a million), and the last value counts every one after it.
+    expect(await bump(s, 'order', 1)).toBe(1);
+    replace(file, { ...big('second', 7000), counters: { order: 1_000_000 } });
+    const answered: number[] = [];
+    const t0 = Date.now();
+    while ((await loads(s, 'applied')) < 2) {
+      if (Date.now() - t0 > 20_000) throw new Error('the second file was not applied');
+      answered.push(...(await Promise.all(Array.from({ length: 8 }, () => bump(s, 'order', 1)))));
+    }
+    const after = answered.filter((v) => v > 1_000_000);
+    expect(answered.filter((v) => v < 1_000_000).length + after.length).toBe(answered.length);
+    expect(answered.length).toBeGreaterThan(0);
+    expect(await bump(s, 'order', 1)).toBe(1_000_000 + after.length + 1);
+    expect((await req(s.url, 'GET', '/products/7000')).body).toMatchObject({ id: 7000, name: 'second 6999' });
+    expect(await loads(s, 'applied')).toBe(2);
+    expect(await s.stop()).toBe(0);
+  });
+
   it('an invalid file (bad JSON, or one bad product among good ones) is logged, applies nothing, and the server keeps serving', async () => {
     const { file, dbPath, hash: good, env } = setup({ counters: { c: 1 }, products: [{ id: 1, name: 'a', price: 1 }] });
     const s = await startServer({ dbPath, env });

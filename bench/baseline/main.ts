@@ -10,6 +10,7 @@ import { HttpEdge } from '../../src/http/server.js';
 import { ServiceState } from '../../src/http/state.js';
 import type { Readers } from '../../src/readers/pool.js';
 import { loadConfig } from '../../src/shared/config.js';
+import { toAppError } from '../../src/shared/errors.js';
 import { MIGRATIONS } from '../../src/shared/db/migrations.js';
 import { migrate, openWriter } from '../../src/shared/db/open.js';
 import { createLogger } from '../../src/shared/log.js';
@@ -32,8 +33,11 @@ setup.close();
 const db = new DbThreads(config, threads, maxRetries);
 await db.ready();
 
-// The routes need only writer.submit and readers.run: the baseline provides those two.
-const writer = { submit: (op) => db.write(op) } as Pick<WriterClient, 'submit'> as WriterClient;
+// The routes need only the writer's submit/submitWith and readers.run: the baseline provides those.
+const writer = {
+  submit: (op) => db.write(op),
+  submitWith: (op, _durability, done) => db.write(op).then((r) => done(null, r), (err: unknown) => done(toAppError(err), null)),
+} as Pick<WriterClient, 'submit' | 'submitWith'> as WriterClient;
 const readers: Readers = {
   threads,
   run: (op) => db.read(op),

@@ -196,8 +196,11 @@ export class Exchange {
     setImmediate(() => this.sendError(err, true));
   }
 
-  /** Bound once per exchange so promise chains can pass it directly. */
-  readonly fail = (err: unknown): void => this.error(err);
+  private failFn: ((err: unknown) => void) | null = null;
+  /** error(), bound (made once, on first use) so promise chains can pass it directly. */
+  get fail(): (err: unknown) => void {
+    return (this.failFn ??= (err) => this.error(err));
+  }
 
   private send(
     status: number,
@@ -242,7 +245,8 @@ export class Exchange {
 
   private writeHead(status: number, text: string, contentType: string, headers: Readonly<Record<string, string>> | undefined): void {
     const res = this.res;
-    res.writeStatus(STATUS[status] ?? `${status} Status`);
+    // uWS writes `200 OK` itself when no status was written.
+    if (status !== 200) res.writeStatus(STATUS[status] ?? `${status} Status`);
     res.writeHeader('X-Request-Id', this.id);
     if (headers) for (const k in headers) if (k !== 'Connection') res.writeHeader(k, headers[k]!);
     if (text.length > 0) {

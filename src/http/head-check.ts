@@ -7,6 +7,7 @@
 // total counted here could never exceed it and is no longer counted.
 import type { HttpRequest } from 'uWebSockets.js';
 import { AppError } from '../shared/errors.js';
+import { keyScanStart, noteKeyField } from './idempotency.js';
 
 // Cost: ~0.2 us per header field, nearly all of it inside uWS.js's forEach (a call into JavaScript and two strings
 // per field; docs/reliability-and-security.md "The HTTP parser we ship"). The pass adds no allocation of its own: its counters live in module
@@ -28,7 +29,7 @@ function visit(name: string, value: string): void {
   } else if (name.length === 17 && name === 'transfer-encoding') {
     // Several fields are one comma-separated list (RFC 9110 5.3).
     transferEncoding = transferEncodings++ === 0 ? value : `${transferEncoding},${value}`;
-  }
+  } else if (name.length === 15) noteKeyField(name, value);
 }
 
 function isDigits(s: string): boolean {
@@ -48,6 +49,8 @@ export function checkHead(req: HttpRequest): AppError | null {
   contentLengths = 0;
   badContentLength = false;
   transferEncodings = 0;
+  // The same pass collects Idempotency-Key for the handler (src/http/idempotency.ts).
+  keyScanStart();
   req.forEach(visit);
   // Every plain request ends here; a chunked upload takes the longer way.
   if (transferEncodings === 0 && contentLengths <= 1 && !badContentLength) return null;

@@ -5,6 +5,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { AppError, shuttingDown } from '../../shared/errors.js';
 import { Exchange, expectsBody, requestId, requestMethod, type ExchangeHooks } from '../exchange.js';
 import { checkHead } from '../head-check.js';
+import { keyScanEnd } from '../idempotency.js';
 import type { ServiceState } from '../state.js';
 
 export type Handler = (ex: Exchange, req: HttpRequest) => void;
@@ -76,6 +77,8 @@ export class Router {
         handler(ex, req);
       } catch (err) {
         ex.error(err);
+      } finally {
+        keyScanEnd();
       }
     };
   }
