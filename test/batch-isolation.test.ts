@@ -34,6 +34,7 @@ describe('batch isolation', () => {
     const count0 = await metric(s.url, 'writer_batch_size_count');
     const le8 = await metric(s.url, 'writer_batch_size_bucket', 'le="8"');
     const le16 = await metric(s.url, 'writer_batch_size_bucket', 'le="16"');
+    const fallbacks0 = await metric(s.url, 'writer_batch_fallbacks_total');
 
     // A first write occupies the writer (it sleeps 600 ms before committing it)...
     const blocker = req(s.url, 'POST', '/counters/blocker/increment');
@@ -80,6 +81,9 @@ describe('batch isolation', () => {
     const in9to16 =
       (await metric(s.url, 'writer_batch_size_bucket', 'le="16"')) - le16 - ((await metric(s.url, 'writer_batch_size_bucket', 'le="8"')) - le8);
     expect(in9to16).toBe(1);
+    // The 11 ran first without savepoints (optimistic), met the failing patch, and ran again with one per command;
+    // the blocker's batch, with nothing failing, did not fall back.
+    expect((await metric(s.url, 'writer_batch_fallbacks_total')) - fallbacks0).toBe(1);
 
     // Everything that succeeded is stored; the failed increment left no trace.
     for (const k of ['create 0', 'create 1', 'create 2', 'create 3']) {
