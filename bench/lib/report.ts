@@ -82,7 +82,8 @@ export function renderMarkdown(run: RunRecord, jsonFile: string): string {
     table(
       ['', 'ours', 'baseline', 'ours/baseline', 'note'],
       headlines(run.scenarios).map((h) => {
-        const f = (v?: number) => (h.unit === 'ms' ? (v === undefined ? '-' : `${ms(v)} ms`) : num(v));
+        const f = (v?: number) =>
+          h.unit === 'ms' ? (v === undefined ? '-' : `${ms(v)} ms`) : h.unit === 'ratio' ? (v === undefined ? '-' : `${num(v, 2)}x`) : num(v);
         const r = ratio(h.ours, h.baseline);
         return [h.label, f(h.ours), f(h.baseline), r, h.note ?? ''];
       }),

@@ -51,7 +51,8 @@ export interface Headline {
   label: string;
   ours?: number;
   baseline?: number;
-  unit: 'req/s' | 'ms' | 'count';
+  /** ratio: a dimensionless ratio, shown with two decimals and an x. */
+  unit: 'req/s' | 'ms' | 'count' | 'ratio';
   note?: string;
 }
 

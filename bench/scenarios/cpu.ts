@@ -81,7 +81,7 @@ export const cpuScenario: Scenario = {
       out.push({
         label: `CPU per request, ${id} at ${num(rate)}/s: ours / probe`,
         ours: cpuPerRequestUs(ours) / cpuPerRequestUs(probe),
-        unit: 'count',
+        unit: 'ratio',
         note: `${num(cpuPerRequestUs(ours), 1)} us vs ${num(cpuPerRequestUs(probe), 1)} us; lower is better`,
       });
     }
