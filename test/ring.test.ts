@@ -2,7 +2,7 @@
 // order, across wrap-arounds, with a consumer on another thread that sleeps whenever the ring is empty.
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { createRing, RingReader, RingWriter } from '../dist/shared/ring.js';
+import { createRing, RingReader, RingWriter } from '../src/shared/ring.js';
 
 /** A record of `n` bytes that says which one it is: its sequence number in the first 4 bytes, then a pattern. */
 function record(seq: number, n: number): Uint8Array {
@@ -73,6 +73,7 @@ describe('ring', () => {
         parentPort.postMessage({ got: expected, waits });
       });
       `,
+      // The consumer runs the built copy (npm test builds first): a worker thread cannot load TypeScript.
       { eval: true, workerData: { buffers, total: 200_000, ring: new URL('../dist/shared/ring.js', import.meta.url).href } },
     );
     let reported: { got?: number; waits?: number; error?: string } | null = null;
