@@ -5,6 +5,7 @@
 // ratios B/A and B/probe are taken within a round.
 //
 //   node dist-bench/bench/ab-cpu.js --a=/tmp/base --b=. [--rate=10000] [--rounds=4] [--seconds=5] [--workloads=create,increment,read]
+//     [--env=NAME=value ...] (both) [--env-a=NAME=value ...] [--env-b=NAME=value ...] (one side: --a=. --b=. compares settings)
 //
 // Prints one line per trial (CPU us per request, per thread, p50/p99) and the medians of the per-round ratios.
 import fs from 'node:fs';
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     workloads: { type: 'string', default: 'create,increment,read' },
     env: { type: 'string', multiple: true, default: [] },
+    'env-a': { type: 'string', multiple: true, default: [] },
+    'env-b': { type: 'string', multiple: true, default: [] },
   },
 });
 if (!values.a) throw new Error('--a=<dir with a built dist/> is required');
@@ -36,7 +39,8 @@ const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const WORKLOADS: Record<string, Workload> = { create: createProduct, increment: increment('ab'), read: getProduct };
 const workloads = values.workloads.split(',').map((w) => [w, WORKLOADS[w]!] as const);
-const extraEnv = Object.fromEntries(values.env.map((kv) => kv.split('=') as [string, string]));
+const envOf = (list: string[]) => Object.fromEntries(list.map((kv) => kv.split('=') as [string, string]));
+const extraEnv = envOf(values.env);
 
 const dir = tempDir('sqlite-ab-');
 const seed = path.join(dir, 'seed.db');
@@ -54,14 +58,14 @@ interface Side {
 }
 
 const env = { SQLITE_SYNCHRONOUS: 'FULL', LOG_LEVEL: 'info', ...extraEnv };
-async function start(name: string, entry: string): Promise<Side> {
-  const server = await startServer({ entry, dbPath: copy(name), env, logFile: path.join(dir, `${name}.log`) });
+async function start(name: string, entry: string, own: Record<string, string> = {}): Promise<Side> {
+  const server = await startServer({ entry, dbPath: copy(name), env: { ...env, ...own }, logFile: path.join(dir, `${name}.log`) });
   return { name, server, roles: null };
 }
 
 const sides = [
-  await start('A', path.resolve(values.a, 'dist', 'main.js')),
-  await start('B', path.resolve(values.b, 'dist', 'main.js')),
+  await start('A', path.resolve(values.a, 'dist', 'main.js'), envOf(values['env-a'])),
+  await start('B', path.resolve(values.b, 'dist', 'main.js'), envOf(values['env-b'])),
   await start('probe', PROBE_ENTRY),
 ];
 await new Promise((r) => setTimeout(r, 500));

@@ -139,6 +139,18 @@ describe.skipIf(process.getuid?.() !== 0)('scripts/container-start.sh, run as ro
   it('hands a root-owned data directory to uid 10001 and execs the server as that user in the same process (PID kept)', async () => {
     const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'container-start-'));
     fs.chmodSync(parent, 0o755);
+    // uid 10001 must reach the checkout to run dist/main.js, as it reaches /app in the image. A checkout under a
+    // directory only root may enter (a CI clone in a mkdtemp directory, mode 0700) gets others' search permission
+    // for the length of the test, and its old mode back after.
+    const opened: [string, number][] = [];
+    for (let d = ROOT; ; d = path.dirname(d)) {
+      const mode = fs.statSync(d).mode & 0o7777;
+      if ((mode & 0o001) === 0) {
+        fs.chmodSync(d, mode | 0o001);
+        opened.push([d, mode]);
+      }
+      if (path.dirname(d) === d) break;
+    }
     const dataDir = path.join(parent, 'data');
     fs.mkdirSync(dataDir, { mode: 0o755 }); // like the in-memory volume: root's, not writable by the app user
     const proc = spawn('/bin/sh', [path.join(ROOT, 'scripts/container-start.sh')], {
@@ -164,6 +176,7 @@ describe.skipIf(process.getuid?.() !== 0)('scripts/container-start.sh, run as ro
     } finally {
       proc.kill('SIGKILL');
       fs.rmSync(parent, { recursive: true, force: true });
+      for (const [d, mode] of opened) fs.chmodSync(d, mode);
     }
   });
 });

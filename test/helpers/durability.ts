@@ -35,6 +35,10 @@ export async function killAndRestore(
   // Right after a burst of acknowledgements: the newest ones are the ones a lazy replica would lose.
   const seen = acked.products.size + acked.increments.length;
   await waitFor(() => acked.products.size + acked.increments.length >= seen + opts.concurrency / 2, 'a burst of 2xx', 10_000, 1);
+  // Frozen first, so it answers nothing more: with Litestream killed first, a /sync in flight fails and the server
+  // could still answer its writes 504 in the moment before its own SIGKILL lands (seen once in CI: two 504s).
+  // Litestream next, so nothing more is uploaded after the last answer; then the server.
+  s.proc.kill('SIGSTOP');
   process.kill(lsPid!, 'SIGKILL');
   s.proc.kill('SIGKILL');
   stop = true;
