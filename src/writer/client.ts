@@ -230,8 +230,12 @@ export class WriterClient {
     let gated: { p: Pending; r: WriteResult }[] | null = null;
     const fifo = this.fifo;
     const base = this.fifoHead;
-    // The writer answers in the order sent; a message that answers more than is outstanding is a bug there.
-    if (n > fifo.length - base) throw new Error(`writer answered ${n} commands, ${fifo.length - base} outstanding`);
+    // The writer answers in the order sent; a message that answers more than is outstanding is a bug there, and
+    // no answer after it could be matched to its request: stop as for a writer that died.
+    if (n > fifo.length - base) {
+      this.die(`writer answered ${n} commands, ${fifo.length - base} outstanding`);
+      return;
+    }
     this.fifoHead += n;
     if (this.fifoHead === fifo.length) {
       this.fifo = [];
