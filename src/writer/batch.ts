@@ -6,7 +6,7 @@
 // does not pay for every batch twice. Measured: bench/ANALYSIS.md "CPU per request".
 import type Database from 'better-sqlite3';
 import { isBusy, toAppError } from '../shared/errors.js';
-import type { WriteOp } from '../shared/protocol.js';
+import type { WriteOp, WriteResult } from '../shared/protocol.js';
 import type { Executor } from './commands.js';
 import type { IdempotencyStore, Outcome } from './idempotency.js';
 
@@ -36,7 +36,7 @@ class BusyAbort extends Error {
 class CommandFailed extends Error {}
 
 /** Batches run carefully at once after an optimistic pass had to fall back. */
-export const CAREFUL_AFTER_FAILURE = 16;
+const CAREFUL_AFTER_FAILURE = 16;
 
 /** SQLite rolled the whole transaction back on its own (I/O error, disk full): nothing in the batch committed. */
 export class TransactionLost extends Error {
@@ -71,13 +71,16 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: B
   const onInternalError = opts.onInternalError ?? (() => {});
   const idem = opts.idempotency;
   const mayCommit = opts.mayCommit;
-  // better-sqlite3 turns a nested transaction() call into SAVEPOINT / RELEASE / ROLLBACK TO.
-  // A command and the record of its Idempotency-Key commit or roll back together.
-  const one = db.transaction((op: WriteOp, now: string, nowMs: number) => {
+  /** A command and the record of its Idempotency-Key, which commit or roll back together. */
+  const apply = (op: WriteOp, now: string, nowMs: number): WriteResult => {
     const result = exec(op, now);
     if (op.idem && idem) idem.store(op.idem, { ok: result }, nowMs);
     return result;
-  });
+  };
+  // better-sqlite3 turns a nested transaction() call into SAVEPOINT / RELEASE / ROLLBACK TO.
+  const one = db.transaction(apply);
+  /** Seen before (in an earlier batch or earlier in this one): its outcome, without running it again. */
+  const replayed = (op: WriteOp, nowMs: number): CommandOutcome | undefined => (op.idem && idem ? idem.replay(op.idem, nowMs) : undefined);
   const mustCommit = () => {
     // The last thing before COMMIT: a writer whose lease ran out must not commit, whatever it computed.
     if (mayCommit && !mayCommit()) throw new Fenced('the writer lease is not valid: batch rolled back');
@@ -88,16 +91,7 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: B
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       try {
-        if (op.idem && idem) {
-          const replayed = idem.replay(op.idem, nowMs);
-          if (replayed) {
-            out[i] = replayed;
-            continue;
-          }
-        }
-        const result = exec(op, now);
-        if (op.idem && idem) idem.store(op.idem, { ok: result }, nowMs);
-        out[i] = { ok: result };
+        out[i] = replayed(op, nowMs) ?? { ok: apply(op, now, nowMs) };
       } catch (err) {
         if (isBusy(err)) throw new BusyAbort(err);
         throw new CommandFailed();
@@ -111,13 +105,10 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: B
     const out: CommandOutcome[] = new Array(ops.length);
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      if (op.idem && idem) {
-        // Seen before (in an earlier batch or earlier in this one): its outcome, without running it again.
-        const replayed = idem.replay(op.idem, nowMs);
-        if (replayed) {
-          out[i] = replayed;
-          continue;
-        }
+      const before = replayed(op, nowMs);
+      if (before) {
+        out[i] = before;
+        continue;
       }
       try {
         out[i] = { ok: one(op, now, nowMs) };
