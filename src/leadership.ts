@@ -327,7 +327,7 @@ export class Leadership {
     this.egress.cut();
     term?.supervisor?.kill();
     this.starting?.kill(); // a term still starting: its Litestream must not run on either
-    this.log.error({ reason, epoch: this.fence.epoch }, 'writer lease lost: commits fenced, Litestream killed without a final upload; becoming a standby');
+    this.log.error({ reason, epoch: this.fence.epoch, ...this.lease.renewalState() }, 'writer lease lost: commits fenced, Litestream killed without a final upload; becoming a standby');
     if (!term) return; // lost while a term was starting: lead() notices and gives up
     this.endTerm('lost');
     if (this.stopping) return;

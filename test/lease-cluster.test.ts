@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { groupKill, ltxWritesSince, readyz, TAKEOVER_MS, termViolations, useCluster, type Cluster, type Node } from './helpers/cluster.js';
+import { groupKill, LEASE_ENV, ltxWritesSince, readyz, TAKEOVER_MS, termViolations, useCluster, type Cluster, type Node } from './helpers/cluster.js';
 import { LITESTREAM_BIN, missingTools } from './helpers/gcs.js';
 import { readDb, restoreWithCli } from './helpers/replica.js';
 import { req, startServer, tempDir } from './helpers/server.js';
@@ -219,7 +219,10 @@ describe.skipIf(skip)('writer lease: two processes, one replica', () => {
     // With its Litestream running on, what it tried to upload meanwhile waited in the stuck server's egress and was
     // cut there (without the egress it would have landed over B's files: what the chaos soak saw before it existed).
     expect(ltxWritesSince(a, resumedAt)).toEqual([]);
-    expect(logLines(a.s, 'writer lease lost: commits fenced, Litestream killed without a final upload; becoming a standby')[0]).toMatchObject({ reason: 'expired' });
+    const loss = logLines(a.s, 'writer lease lost: commits fenced, Litestream killed without a final upload; becoming a standby')[0]!;
+    expect(loss).toMatchObject({ reason: 'expired' });
+    // The line says why: the last good renewal is as old as the freeze, which outlasted the 2 s TTL.
+    expect(Number(loss.sinceLastHeldMs)).toBeGreaterThan(Number(LEASE_ENV.LEASE_TTL_MS));
     b.s.proc.kill('SIGTERM');
     expect(await b.s.exited).toBe(0);
     const restored = await restoreWithCli(c.gcs, c.url);

@@ -16,13 +16,24 @@ interface CpuSettings {
   rates: number[];
   durationS: number;
   warmupS: number;
+  /** Rates above the fixed ones, climbed in order until one of the two servers no longer sustains a step. */
+  ladder: number[];
+  ladderDurationS: number;
 }
 
 const SETTINGS: Record<Mode, CpuSettings> = {
-  full: { rates: [5000, 10_000], durationS: 10, warmupS: 2 },
-  quick: { rates: [5000], durationS: 4, warmupS: 1 },
-  smoke: { rates: [500], durationS: 1, warmupS: 0 },
+  full: { rates: [5000, 10_000], durationS: 10, warmupS: 2, ladder: [15_000, 20_000, 25_000, 30_000, 40_000], ladderDurationS: 5 },
+  quick: { rates: [5000], durationS: 4, warmupS: 1, ladder: [10_000, 20_000], ladderDurationS: 3 },
+  smoke: { rates: [500], durationS: 1, warmupS: 0, ladder: [1000], ladderDurationS: 1 },
 };
+
+/**
+ * A server sustains a rate when it answers at least 97% of the scheduled requests, every one 2xx with no connection
+ * error, and the p99 (counted from when each request was due, so a growing backlog shows) stays within 25 ms.
+ */
+const SUSTAIN = { answered: 0.97, p99Ms: 25 };
+export const sustains = (r: TrialResult, rate: number): boolean =>
+  r.rps >= SUSTAIN.answered * rate && r.errors === 0 && r.non2xx === 0 && r.latencyMs.p99 <= SUSTAIN.p99Ms;
 
 const CONNECTIONS = 32;
 const SERVERS: readonly ServerKind[] = ['ours', 'probe'];
@@ -59,6 +70,21 @@ export const cpuScenario: Scenario = {
           rows.push({ params: { workload: id, rate, server }, result });
         }
       }
+      // The ladder: the highest rate both sustain (a row per server per step; the last step is the one that failed).
+      for (const rate of st.ladder) {
+        let both = true;
+        for (const server of SERVERS) {
+          const result = await trial(ctx, `cpu ${id} ladder ${rate}/s ${server}`, {
+            server,
+            env: { SQLITE_SYNCHRONOUS: 'FULL' },
+            warmup: st.warmupS > 0 ? { connections: CONNECTIONS, durationS: 1, rate, requests: workload.requests } : undefined,
+            load: { connections: CONNECTIONS, durationS: st.ladderDurationS, rate, requests: workload.requests },
+          });
+          rows.push({ params: { workload: id, rate, server, ladder: 1 }, result });
+          both &&= sustains(result, rate);
+        }
+        if (!both) break;
+      }
     }
     return {
       id: this.id,
@@ -66,7 +92,10 @@ export const cpuScenario: Scenario = {
       what:
         `${WORKLOADS.map((w) => w.workload.describe).join('; ')}: each at ${st.rates.map((r) => num(r)).join(' and ')} req/s on an open-loop schedule, ` +
         `${CONNECTIONS} connections, ${st.durationS} s (after ${st.warmupS} s of warm-up), SQLITE_SYNCHRONOUS=FULL, ours and the probe in the same run. ` +
-        'CPU = user + system of every thread of the server process, per answered request.',
+        'CPU = user + system of every thread of the server process, per answered request. ' +
+        `Then a ladder of ${st.ladder.map((r) => num(r)).join(', ')} req/s (${st.ladderDurationS} s each), climbed until one of the two no longer sustains a step ` +
+        `(sustains: answers >= ${SUSTAIN.answered * 100}% of the schedule, all 2xx, no connection error, p99 from the due time <= ${SUSTAIN.p99Ms} ms); ` +
+        'the load generator shares the 2 cores, so the ladder can also end at its ceiling (its cores are in the table).',
       rows,
       summary: {},
     };
@@ -74,7 +103,7 @@ export const cpuScenario: Scenario = {
   headlines(s) {
     const out: Headline[] = [];
     for (const { id } of WORKLOADS) {
-      const rate = Math.max(...s.rows.filter((r) => r.params.workload === id).map((r) => Number(r.params.rate)));
+      const rate = Math.max(...fixedRows(s).filter((r) => r.params.workload === id).map((r) => Number(r.params.rate)));
       const ours = pick(s, id, rate, 'ours');
       const probe = pick(s, id, rate, 'probe');
       if (!ours || !probe) continue;
@@ -84,13 +113,22 @@ export const cpuScenario: Scenario = {
         unit: 'ratio',
         note: `${num(cpuPerRequestUs(ours), 1)} us vs ${num(cpuPerRequestUs(probe), 1)} us; lower is better`,
       });
+      const top = highestBothSustain(s, id);
+      if (top) {
+        out.push({
+          label: `Highest rate ours and the probe both sustain, ${id}`,
+          ours: top.rate,
+          unit: 'req/s',
+          note: `CPU per request there: ours / probe ${num(cpuPerRequestUs(top.ours) / cpuPerRequestUs(top.probe), 2)}x`,
+        });
+      }
     }
     return out;
   },
   section(s) {
     const cells: string[][] = [];
     const threads: string[][] = [];
-    for (const row of s.rows.filter((r) => r.params.server === 'ours')) {
+    for (const row of fixedRows(s).filter((r) => r.params.server === 'ours')) {
       const { workload, rate } = row.params;
       const ours = row.result;
       const probe = pick(s, String(workload), Number(rate), 'probe');
@@ -112,19 +150,66 @@ export const cpuScenario: Scenario = {
       'Ours per thread, microseconds of CPU per request (other = V8 platform threads: garbage collection, compilation):',
       '',
       table(['workload', 'rate req/s', ...ROLES], threads),
+      ...ladderSection(s),
     ];
   },
 };
 
-function pick(s: ScenarioResult, workload: string, rate: number, server: ServerKind): TrialResult | undefined {
-  return s.rows.find((r) => r.params.workload === workload && r.params.rate === rate && r.params.server === server)?.result;
+const fixedRows = (s: ScenarioResult): Row[] => s.rows.filter((r) => r.params.ladder === undefined);
+const ladderRows = (s: ScenarioResult): Row[] => s.rows.filter((r) => r.params.ladder !== undefined);
+
+function pick(s: ScenarioResult, workload: string, rate: number, server: ServerKind, ladder = false): TrialResult | undefined {
+  return (ladder ? ladderRows(s) : fixedRows(s)).find((r) => r.params.workload === workload && r.params.rate === rate && r.params.server === server)?.result;
+}
+
+/** The highest ladder step both servers sustained for a workload, or undefined when the first step failed. */
+function highestBothSustain(s: ScenarioResult, workload: string): { rate: number; ours: TrialResult; probe: TrialResult } | undefined {
+  let top: { rate: number; ours: TrialResult; probe: TrialResult } | undefined;
+  for (const rate of [...new Set(ladderRows(s).filter((r) => r.params.workload === workload).map((r) => Number(r.params.rate)))].sort((a, b) => a - b)) {
+    const ours = pick(s, workload, rate, 'ours', true);
+    const probe = pick(s, workload, rate, 'probe', true);
+    if (!ours || !probe || !sustains(ours, rate) || !sustains(probe, rate)) break;
+    top = { rate, ours, probe };
+  }
+  return top;
+}
+
+function ladderSection(s: ScenarioResult): string[] {
+  const rows = ladderRows(s).filter((r) => r.params.server === 'ours');
+  if (rows.length === 0) return [];
+  const yes = (r: TrialResult, rate: number): string => (sustains(r, rate) ? 'yes' : `no (${num(r.rps)}/s, p99 ${ms(r.latencyMs.p99)} ms)`);
+  const cells = rows.map((row) => {
+    const { workload, rate } = row.params;
+    const ours = row.result;
+    const probe = pick(s, String(workload), Number(rate), 'probe', true);
+    return [
+      String(workload),
+      num(Number(rate)),
+      num(cpuPerRequestUs(ours), 1),
+      probe ? num(cpuPerRequestUs(probe), 1) : '-',
+      probe ? ratio(cpuPerRequestUs(ours), cpuPerRequestUs(probe)) : '-',
+      yes(ours, Number(rate)),
+      probe ? yes(probe, Number(rate)) : '-',
+      num(ours.generatorCores, 2),
+    ];
+  });
+  const tops = WORKLOADS.map(({ id }) => {
+    const top = highestBothSustain(s, id);
+    return `${id} ${top ? `${num(top.rate)} req/s` : 'below the first step'}`;
+  });
+  return [
+    '',
+    `The ladder, climbed until one of the two no longer sustains a step. Highest rate both sustain: ${tops.join('; ')}.`,
+    '',
+    table(['workload', 'rate req/s', 'ours us/req', 'probe us/req', 'ours / probe', 'ours sustains', 'probe sustains', 'generator cores'], cells),
+  ];
 }
 
 export function cpuTargets(all: ScenarioResult[]): Target[] {
   const s = all.find((x) => x.id === 'cpu');
   if (!s) return [];
   const out: Target[] = [];
-  for (const row of s.rows.filter((r) => r.params.server === 'ours')) {
+  for (const row of fixedRows(s).filter((r) => r.params.server === 'ours')) {
     const { workload, rate } = row.params;
     const probe = pick(s, String(workload), Number(rate), 'probe');
     if (!probe) continue;

@@ -105,6 +105,8 @@ export class WriterLease {
   /** As a contender: the generation we saw and when (our clock) we first saw it. */
   private seen: { generation: string; since: number } | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
+  private renewStartedAt = 0;
+  private heldAt = 0;
   private expiryTimer: NodeJS.Timeout | null = null;
   private inflight: Promise<void> | null = null;
 
@@ -178,8 +180,19 @@ export class WriterLease {
 
   /** One renewal: extends validUntil, or on 412 marks the lease lost (onLost('superseded')) and throws. */
   renew(): Promise<void> {
+    this.renewStartedAt = this.now();
     this.inflight = this.renewOnce().finally(() => (this.inflight = null));
     return this.inflight;
+  }
+
+  /**
+   * For the log line of a loss: ms since the last successful write of the lease started, and how long the renewal
+   * in flight has been waiting (null: none). A lease that expires with no renewal in flight points at a blocked
+   * event loop or a starved process; one in flight, at a slow or unreachable bucket.
+   */
+  renewalState(): { sinceLastHeldMs: number; inflightMs: number | null } {
+    const now = this.now();
+    return { sinceLastHeldMs: Math.round(now - this.heldAt), inflightMs: this.inflight ? Math.round(now - this.renewStartedAt) : null };
   }
 
   private async renewOnce(): Promise<void> {
@@ -235,6 +248,7 @@ export class WriterLease {
 
   private hold(generation: string, epoch: number, startedAt: number): void {
     this.mine = { generation, epoch };
+    this.heldAt = startedAt;
     this.until = startedAt + this.ttlMs - this.marginMs;
     this.seen = null;
     this.onHeld(this.until, epoch);
