@@ -162,12 +162,19 @@ function pick(s: ScenarioResult, workload: string, rate: number, server: ServerK
   return (ladder ? ladderRows(s) : fixedRows(s)).find((r) => r.params.workload === workload && r.params.rate === rate && r.params.server === server)?.result;
 }
 
-/** The highest ladder step both servers sustained for a workload, or undefined when the first step failed. */
+/**
+ * The highest rate both servers sustained for a workload, climbing the fixed rates and then the ladder, stopping at
+ * the first rate one of them did not sustain; undefined when that was the first.
+ */
 function highestBothSustain(s: ScenarioResult, workload: string): { rate: number; ours: TrialResult; probe: TrialResult } | undefined {
+  const steps = [
+    ...fixedRows(s).filter((r) => r.params.workload === workload && r.params.server === 'ours').map((r) => ({ rate: Number(r.params.rate), ladder: false })),
+    ...ladderRows(s).filter((r) => r.params.workload === workload && r.params.server === 'ours').map((r) => ({ rate: Number(r.params.rate), ladder: true })),
+  ];
   let top: { rate: number; ours: TrialResult; probe: TrialResult } | undefined;
-  for (const rate of [...new Set(ladderRows(s).filter((r) => r.params.workload === workload).map((r) => Number(r.params.rate)))].sort((a, b) => a - b)) {
-    const ours = pick(s, workload, rate, 'ours', true);
-    const probe = pick(s, workload, rate, 'probe', true);
+  for (const { rate, ladder } of steps) {
+    const ours = pick(s, workload, rate, 'ours', ladder);
+    const probe = pick(s, workload, rate, 'probe', ladder);
     if (!ours || !probe || !sustains(ours, rate) || !sustains(probe, rate)) break;
     top = { rate, ours, probe };
   }
@@ -195,11 +202,11 @@ function ladderSection(s: ScenarioResult): string[] {
   });
   const tops = WORKLOADS.map(({ id }) => {
     const top = highestBothSustain(s, id);
-    return `${id} ${top ? `${num(top.rate)} req/s` : 'below the first step'}`;
+    return `${id} ${top ? `${num(top.rate)} req/s` : 'below the first rate'}`;
   });
   return [
     '',
-    `The ladder, climbed until one of the two no longer sustains a step. Highest rate both sustain: ${tops.join('; ')}.`,
+    `The ladder, climbed until one of the two no longer sustains a step. Highest rate both sustain (fixed rates, then the ladder): ${tops.join('; ')}.`,
     '',
     table(['workload', 'rate req/s', 'ours us/req', 'probe us/req', 'ours / probe', 'ours sustains', 'probe sustains', 'generator cores'], cells),
   ];
