@@ -7,11 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DataFileWatcher } from './datafile/watcher.js';
+import { Follower } from './follower/follower.js';
+import { WriterForwarder } from './follower/forward.js';
 import { HttpEdge } from './http/server.js';
 import { ServiceState } from './http/state.js';
 import { Leadership, openTerm, type Term } from './leadership.js';
 import { LitestreamSupervisor } from './replication/index.js';
-import type { Config } from './shared/config.js';
+import { openReaders } from './readers/pool.js';
+import type { Config, FollowerConfig } from './shared/config.js';
+import { m } from './shared/metrics.js';
 import { AppError } from './shared/errors.js';
 import type { Logger } from './shared/log.js';
 
@@ -27,6 +31,7 @@ export async function start(config: Config, log: Logger, onFatal: (reason: strin
   const http = new HttpEdge(config, log);
   const state = new ServiceState();
   fs.mkdirSync(path.dirname(config.dbPath), { recursive: true });
+  if (config.follower) return startFollower(config, config.follower, log, http, state);
   const fatal = (reason: string) => {
     state.markNotReady(reason);
     onFatal(reason);
@@ -54,7 +59,7 @@ export async function start(config: Config, log: Logger, onFatal: (reason: strin
   // leader applies it (a standby's submit is refused, and the next poll tries again).
   const writer = {
     submit: (...args: Parameters<Term['writer']['submit']>) =>
-      state.backend ? state.backend.writer.submit(...args) : Promise.reject(new AppError('not_leader')),
+      state.backend?.writer ? state.backend.writer.submit(...args) : Promise.reject(new AppError('not_leader')),
   };
   const dataFile =
     config.dataFile === null
@@ -120,4 +125,70 @@ export async function start(config: Config, log: Logger, onFatal: (reason: strin
   };
 
   return { port, sqliteVersion: currentTerm()?.sqliteVersion ?? null, shutdown: (reason) => (shutdownPromise ??= shutdown(reason)) };
+}
+
+/**
+ * ROLE=follower (docs/followers.md): restore or resume the copy and follow the replica -> readers -> listen. Ready
+ * while the copy was confirmed current within FOLLOWER_MAX_LAG_MS.
+ *   shutdown: stop accepting -> drain answers -> close readers -> stop following -> close the writer connections.
+ */
+async function startFollower(config: Config, cfg: FollowerConfig, log: Logger, http: HttpEdge, state: ServiceState): Promise<Server> {
+  const follower = new Follower(cfg, config.dbPath, log.child({ component: 'follower' }));
+  await follower.start();
+  const readers = await openReaders(config);
+  const forwarder = new WriterForwarder({
+    writerUrl: cfg.writerUrl,
+    timeoutMs: cfg.forwardTimeoutMs,
+    connections: cfg.forwardConnections,
+    audience: cfg.writerAudience ?? undefined,
+  });
+  state.serve({ writer: null, readers });
+  const edge = { follower, forwarder, waitMs: cfg.waitMs, maxLagMs: cfg.maxLagMs, maxBodyBytes: config.maxBodyBytes, log };
+  const port = await http.listen({ config, state, follower: edge });
+  // Ready while the copy is known to be current: a follower that cannot reach the bucket, or is stuck, turns 503 and
+  // Cloud Run routes around it. The writer being idle or scaled to zero does not make it stale.
+  let stale = false;
+  const check = () => {
+    const now = follower.ageMs() > cfg.maxLagMs;
+    if (now === stale || state.draining) return;
+    stale = now;
+    if (stale) {
+      m.followerStale.inc();
+      state.markNotReady(`the copy was last confirmed current ${Math.round(follower.ageMs())} ms ago (FOLLOWER_MAX_LAG_MS ${cfg.maxLagMs})`);
+      log.warn({ ageMs: Math.round(follower.ageMs()), position: follower.position }, 'follower: copy not confirmed current: not ready');
+    } else {
+      state.markReady();
+      log.info({ position: follower.position }, 'follower: copy current again: ready');
+    }
+  };
+  const lagTimer = setInterval(check, Math.min(1000, Math.ceil(cfg.maxLagMs / 4)));
+  lagTimer.unref();
+  state.markReady();
+  log.info({ writerUrl: cfg.writerUrl, position: follower.position }, 'follower: serving reads; writes go to the writer');
+
+  let shutdownPromise: Promise<string[]> | null = null;
+  const shutdown = async (reason: string): Promise<string[]> => {
+    const failed: string[] = [];
+    const t0 = performance.now();
+    log.info({ reason, inFlight: http.inFlight, role: 'follower' }, 'draining');
+    clearInterval(lagTimer);
+    state.startDraining();
+    http.stopAccepting();
+    await http.drained();
+    for (const [name, run] of [
+      ['close readers', () => readers.close()],
+      ['stop following', () => follower.stop()],
+      ['close writer connections', () => forwarder.close()],
+    ] as const) {
+      try {
+        await run();
+      } catch (err) {
+        failed.push(`${name}: ${(err as Error).message}`);
+      }
+    }
+    http.close();
+    log.info({ ms: Math.round(performance.now() - t0), failed }, 'shutdown complete');
+    return failed;
+  };
+  return { port, sqliteVersion: null, shutdown: (reason) => (shutdownPromise ??= shutdown(reason)) };
 }

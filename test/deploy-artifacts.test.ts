@@ -176,3 +176,52 @@ describe('deploy/cloudrun/setup.sh', () => {
     expect(setup).toContain(`SECRET="${env.get('METRICS_TOKEN')!.valueFrom.secretKeyRef.name}"`);
   });
 });
+
+describe('deploy/cloudrun/service-follower.yaml (read followers, docs/followers.md)', () => {
+  const follower = parse(read('deploy/cloudrun/service-follower.yaml')) as Y;
+  const t = follower.spec.template as Y;
+  const c = t.spec.containers[0] as Y;
+  const fEnv = new Map<string, Y>((c.env as Y[]).map((e) => [e.name as string, e]));
+  const fPlain = Object.fromEntries([...fEnv].filter(([, e]) => 'value' in e).map(([k, e]) => [k, String(e.value)]));
+
+  it('a separate service that scales out and to zero, gen2, private, the same image and data volume as the writer', () => {
+    expect(follower.metadata.name).not.toBe(service.metadata.name);
+    expect(follower.metadata.annotations['run.googleapis.com/maxScale']).toBeUndefined();
+    expect(follower.metadata.annotations['run.googleapis.com/invoker-iam-disabled']).toBeUndefined();
+    expect(t.metadata.annotations['autoscaling.knative.dev/minScale']).toBe('0');
+    expect(Number(t.metadata.annotations['autoscaling.knative.dev/maxScale'])).toBeGreaterThan(1);
+    expect(t.metadata.annotations['run.googleapis.com/execution-environment']).toBe('gen2');
+    expect(c.image).toBe(container.image);
+    expect(t.spec.volumes).toEqual(template.spec.volumes);
+    expect(bytes(t.spec.volumes[0].emptyDir.sizeLimit)).toBeLessThan(bytes(c.resources.limits.memory));
+  });
+
+  it('ROLE=follower with the writer\'s replica and URL, its own read-only identity, only settings the server knows, each valid', () => {
+    expect(fPlain.ROLE).toBe('follower');
+    expect(fPlain.REPLICA_URL).toBe(plainEnv.REPLICA_URL);
+    expect(fPlain.WRITER_URL).toBe('WRITER_URL');
+    expect(fPlain.WRITER_AUDIENCE).toBe('WRITER_URL');
+    expect(t.spec.serviceAccountName).toBe('sqlite-api-reader@PROJECT_ID.iam.gserviceaccount.com');
+    expect([...fEnv.keys()].filter((n) => !ENV_NAMES.includes(n))).toEqual([]);
+    const cfg = loadConfig({ ...fPlain, REPLICA_URL: 'gs://bucket-name/db', WRITER_URL: 'https://sqlite-api-abc-ew.a.run.app', WRITER_AUDIENCE: 'https://sqlite-api-abc-ew.a.run.app', METRICS_TOKEN: 'x'.repeat(32) });
+    expect(cfg.follower).not.toBeNull();
+    expect(cfg.replication).toBeNull();
+  });
+
+  it('the startup probe gives the follower\'s restore the same budget as the writer\'s', () => {
+    expect(c.startupProbe.httpGet.path).toBe('/readyz');
+    expect(c.startupProbe.failureThreshold * c.startupProbe.periodSeconds).toBeLessThanOrEqual(STARTUP_PROBE_MAX_S);
+    expect(c.startupProbe).toEqual(container.startupProbe);
+  });
+
+  it('setup.sh (FOLLOWERS=1): the reader account gets the bucket read-only, invoker on the writer service, nothing project-wide', () => {
+    const grants = setup
+      .replace(/\\\n\s*/g, ' ')
+      .split('\n')
+      .filter((l) => l.includes('add-iam-policy-binding') && l.includes('serviceAccount:$READER'));
+    expect(grants.some((g) => g.includes('gcloud storage buckets add-iam-policy-binding "gs://$BUCKET"') && g.includes('--role=roles/storage.objectViewer'))).toBe(true);
+    expect(grants.some((g) => g.includes('gcloud run services add-iam-policy-binding sqlite-api') && g.includes('--role=roles/run.invoker'))).toBe(true);
+    expect(grants.filter((g) => g.includes('projects add-iam-policy-binding') || /objectUser|objectAdmin/.test(g))).toEqual([]);
+    expect(setup).toContain('READER="sqlite-api-reader@${PROJECT_ID}.iam.gserviceaccount.com"');
+  });
+});

@@ -7,6 +7,9 @@
 #   sqlite-api-deployer  what cloudbuild.yaml runs as: roles/run.developer and roles/logging.logWriter on the project,
 #                        roles/artifactregistry.writer on the repository only, roles/iam.serviceAccountUser on the
 #                        runtime account only, and read access to the bucket `gcloud builds submit` uploads source to.
+#   sqlite-api-reader    (FOLLOWERS=1 only) read followers' identity (docs/followers.md): roles/storage.objectViewer on
+#                        the replica bucket only (they never write to it), roles/run.invoker on the writer service (their
+#                        forwarded writes carry an ID token), the METRICS_TOKEN secret; the deployer may act as it.
 # Safe to re-run: what exists is kept, bindings are idempotent. Needs roles/owner (or the admin roles for IAM,
 # Service Usage, Storage, Artifact Registry and Secret Manager) for whoever runs it.
 #   PROJECT_ID=my-project REGION=europe-west1 BUCKET=my-project-sqlite-replica bash deploy/cloudrun/setup.sh
@@ -63,5 +66,26 @@ gcloud storage buckets describe "$SOURCE_BUCKET" >/dev/null 2>&1 ||
   gcloud storage buckets create "$SOURCE_BUCKET" --location="$REGION" --uniform-bucket-level-access
 gcloud storage buckets add-iam-policy-binding "$SOURCE_BUCKET" \
   --member="serviceAccount:$DEPLOYER" --role=roles/storage.objectViewer
+
+if [ "${FOLLOWERS:-0}" = "1" ]; then
+  READER="sqlite-api-reader@${PROJECT_ID}.iam.gserviceaccount.com"
+  echo "== read followers: their own account, the replica bucket read-only"
+  gcloud iam service-accounts describe "$READER" >/dev/null 2>&1 ||
+    gcloud iam service-accounts create sqlite-api-reader --display-name="sqlite-api read followers (Cloud Run runtime)"
+  gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
+    --member="serviceAccount:$READER" --role=roles/storage.objectViewer
+  gcloud secrets add-iam-policy-binding "$SECRET" \
+    --member="serviceAccount:$READER" --role=roles/secretmanager.secretAccessor
+  gcloud iam service-accounts add-iam-policy-binding "$READER" \
+    --member="serviceAccount:$DEPLOYER" --role=roles/iam.serviceAccountUser
+  # Followers forward writes to the writer service with an ID token: they need to invoke it (it exists after the
+  # first deploy; re-run this script then).
+  if gcloud run services describe sqlite-api --region="$REGION" >/dev/null 2>&1; then
+    gcloud run services add-iam-policy-binding sqlite-api --region="$REGION" \
+      --member="serviceAccount:$READER" --role=roles/run.invoker
+  else
+    echo "the writer service sqlite-api does not exist yet: deploy it, then re-run this script with FOLLOWERS=1"
+  fi
+fi
 
 echo "done: now  gcloud builds submit --config cloudbuild.yaml --substitutions=_REGION=$REGION,_BUCKET=$BUCKET"

@@ -8,6 +8,7 @@ import { AppError, toAppError } from '../shared/errors.js';
 import { observeRequest } from './request-metrics.js';
 import { Linger, lingerEnabled, type LingerBounds, type LingerEnd } from './linger.js';
 import { invalidUtf8At } from './utf8.js';
+import type { ForwardRequest, ForwardResponse } from '../follower/forward.js';
 
 const STATUS: Record<number, string> = {
   200: '200 OK',
@@ -37,6 +38,8 @@ export interface ExchangeHooks {
   onInternalError(err: unknown, route: string): void;
   /** Responses waiting for a client that does not read them (see Exchange.sendBody). */
   readonly stalled: Set<Exchange>;
+  /** Headers every response carries besides ours (a follower's Replica-Position and Replica-Age-Ms), or null. */
+  readonly responseHeaders: ((res: HttpResponse) => void) | null;
   /** Access log (one line per answered request), or null when LOG_LEVEL is above info. */
   readonly accessLog: ((e: AccessEntry) => void) | null;
   /** Connections answered while their request body still arrives, discarding it before they close (linger.ts). */
@@ -49,6 +52,12 @@ export interface ExchangeHooks {
  * can be logged and echoed as is); otherwise one is generated.
  */
 const REQUEST_ID = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
+/** Headers of a forwarded answer that this server writes itself (framing, its own per-reply headers). */
+const NOT_FORWARDED = new Set([
+  'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', 'x-request-id', 'x-content-type-options',
+  'uwebsockets', 'replica-position', 'replica-age-ms',
+]);
+
 /** Methods are logged as sent when they look like one; anything else is logged as OTHER. */
 const METHOD = /^[A-Z]{1,16}$/;
 
@@ -82,6 +91,8 @@ export class Exchange {
   stalledSince = 0;
   /** Where the body's chunks go (readBody); null: nobody wants them. */
   private bodySink: ((ab: ArrayBuffer, isLast: boolean) => void) | null = null;
+  /** On a follower: a read whose Bookmark the copy has not reached yet (src/http/follower.ts). */
+  awaiting: { position: number; since: number; request: ForwardRequest } | null = null;
   private listening = false;
   private linger: Linger | null = null;
 
@@ -158,6 +169,22 @@ export class Exchange {
   json(status: number, body: string | object | null, headers?: Readonly<Record<string, string>>): void {
     const text = body === null ? '' : typeof body === 'string' ? body : JSON.stringify(body);
     this.send(status, text, 'application/json', headers, false);
+  }
+
+  /**
+   * Replies with what the writer answered a forwarded request: its status, body and headers as they are, except the
+   * framing ones (uWS writes its own) and the ones every reply of ours carries (X-Request-Id is passed through, so
+   * it is the same id).
+   */
+  forwarded(r: ForwardResponse): void {
+    let contentType = 'application/json';
+    const headers: Record<string, string> = {};
+    for (const [k, v] of r.headers) {
+      const name = k.toLowerCase();
+      if (name === 'content-type') contentType = v;
+      else if (!NOT_FORWARDED.has(name)) headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
+    }
+    this.send(r.status, r.body.toString('utf8'), contentType, headers, false);
   }
 
   /** Replies with a non-JSON body (e.g. Prometheus text). */
@@ -249,6 +276,7 @@ export class Exchange {
     if (status !== 200) res.writeStatus(STATUS[status] ?? `${status} Status`);
     res.writeHeader('X-Request-Id', this.id);
     if (headers) for (const k in headers) if (k !== 'Connection') res.writeHeader(k, headers[k]!);
+    this.hooks.responseHeaders?.(res);
     if (text.length > 0) {
       res.writeHeader('Content-Type', contentType);
       res.writeHeader('X-Content-Type-Options', 'nosniff');

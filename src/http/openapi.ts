@@ -78,6 +78,10 @@ const preferHeader = {
 /** On a write's 2xx: which durability was applied (when the request named one, or it was replicated). */
 const applied = {
   'Preference-Applied': { schema: { type: 'string', enum: ['durability=local', 'durability=replicated'] }, description: 'the durability applied' },
+  Bookmark: {
+    schema: { type: 'string', pattern: '^[0-9]+$' },
+    description: 'the replica position that holds this write: pass it as a Bookmark header to a read follower to read your own write there',
+  },
 };
 /** Writes that read a body also check its Content-Type. */
 const bodyErrors: ErrorCode[] = [...writeErrors, 'unsupported_media_type'];
@@ -104,7 +108,7 @@ const ready = (operationId: string, description?: string) => ({
   ...(description ? { description } : {}),
   responses: {
     '200': {
-      description: 'ready: role leader, standby (holds requests until it leads) or promoting; storage ok, or full (writes answer 507, reads work)',
+      description: 'ready: role leader, standby (holds requests until it leads), promoting or follower; storage ok, or full (writes answer 507, reads work)',
       content: json({ type: 'object' }),
     },
     '503': { description: 'starting, draining, or replication down', content: json({ type: 'object' }) },
@@ -121,7 +125,9 @@ export function openApiDocument(): Json {
       description:
         'Products and counters on SQLite: one group-committing writer, read-only readers. Every response carries X-Request-Id. ' +
         'HEAD is answered wherever GET is: the same status and headers, no body. Path parameters are percent-decoded once. ' +
-        'Request bodies are UTF-8 JSON: Content-Type application/json or a +json type (charset utf-8 if given), or none.',
+        'Request bodies are UTF-8 JSON: Content-Type application/json or a +json type (charset utf-8 if given), or none. ' +
+        'A read follower (ROLE=follower) serves the same API: reads from its copy of the replica (a Bookmark request header makes it wait until the copy holds that position), ' +
+        'writes forwarded to the writer; its responses also carry Replica-Position and Replica-Age-Ms, and a failed forward is 502 writer_unreachable or 504 writer_timeout.',
     },
     paths: {
       '/products': {

@@ -7,6 +7,7 @@ import type { Logger } from '../shared/log.js';
 import { depthSources, m } from '../shared/metrics.js';
 import { createAccessLog } from './access-log.js';
 import type { Exchange, ExchangeHooks } from './exchange.js';
+import { replicaHeaders } from './follower.js';
 import { mountRoutes } from './routes/index.js';
 import type { RouteDeps } from './routes/kit.js';
 import { loadNativeUws, type App, type Uws } from './uws.js';
@@ -44,6 +45,7 @@ export class HttpEdge {
       stalled: this.stalled,
       onInternalError: (err, route) => log.error({ err, route }, 'request failed with an internal error'),
       accessLog: createAccessLog(log, config.accessLog),
+      responseHeaders: deps.follower ? replicaHeaders(deps.follower.follower) : null,
       lingering: this.lingering,
       linger: { ms: config.lingerTimeoutMs, bytes: config.lingerMaxBytes },
     };

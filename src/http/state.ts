@@ -13,12 +13,16 @@ import { m } from '../shared/metrics.js';
 import type { WriterClient } from '../writer/client.js';
 
 export interface Backend {
-  writer: WriterClient;
+  /** Null on a read follower (ROLE=follower): its writes go to the writer (src/http/follower.ts). */
+  writer: WriterClient | null;
   readers: Readers;
 }
 
-/** leader: serving; standby: another instance holds the lease; promoting: we hold it and are restoring/opening. */
-export type Role = 'leader' | 'standby' | 'promoting';
+/**
+ * leader: serving; standby: another instance holds the lease; promoting: we hold it and are restoring/opening;
+ * follower: reads from a copy of the replica, writes forwarded (docs/followers.md).
+ */
+export type Role = 'leader' | 'standby' | 'promoting' | 'follower';
 
 interface Waiter {
   resolve: (b: Backend) => void;
@@ -68,7 +72,7 @@ export class ServiceState {
   /** A term starts: requests are served by `b`, and the ones held meanwhile go to it now. */
   serve(b: Backend): void {
     this.backend = b;
-    this.role = 'leader';
+    this.role = b.writer ? 'leader' : 'follower';
     this.settleWaiters((w) => w.resolve(b));
   }
 

@@ -21,12 +21,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { encodeEmptyLtx, txidHex as hex16 } from './ltx.js';
 
 export const WAL_HEADER_SIZE = 32;
 const WAL_FRAME_HEADER_SIZE = 24;
-const LTX_HEADER_SIZE = 100;
-const LTX_FLAG_NO_CHECKSUM = 1 << 1; // what Litestream's own L0 files carry
-const CHECKSUM_FLAG = 1n << 63n;
 
 /** What identifies the database file as the restore wrote it. Any checkpoint since changes its mtime. */
 export interface FileStamp {
@@ -82,35 +80,6 @@ export function writeResumePoint(dbPath: string, metaDir: string, restoredTxid: 
   return { written: true, file, txid: hex16(txid), walSalts: [wal.salt1, wal.salt2] };
 }
 
-/**
- * An LTX v3 file with no pages (github.com/superfly/ltx encoder.go): header, the empty page header that ends the
- * page block, an empty page index, then the trailer (post-apply checksum 0 as the no-checksum flag requires, and
- * the CRC-64/ISO of everything before the file checksum, flagged).
- */
-export function encodeEmptyLtx(h: { pageSize: number; commit: number; txid: bigint; walSalt1: number; walSalt2: number; timestampMs: number }): Buffer {
-  const header = Buffer.alloc(LTX_HEADER_SIZE);
-  header.write('LTX1', 0, 'latin1');
-  header.writeUInt32BE(LTX_FLAG_NO_CHECKSUM, 4);
-  header.writeUInt32BE(h.pageSize, 8);
-  header.writeUInt32BE(h.commit, 12);
-  header.writeBigUInt64BE(h.txid, 16); // min TXID
-  header.writeBigUInt64BE(h.txid, 24); // max TXID
-  header.writeBigUInt64BE(BigInt(h.timestampMs), 32);
-  // 40: pre-apply checksum, 0 (no-checksum files)
-  header.writeBigUInt64BE(BigInt(WAL_HEADER_SIZE), 48); // WAL offset: the start of the WAL's frames
-  // 56: WAL size 0: no frame of this WAL is in the file yet
-  header.writeUInt32BE(h.walSalt1, 64);
-  header.writeUInt32BE(h.walSalt2, 68);
-  const endOfPages = Buffer.alloc(6); // page header with pgno 0
-  const pageIndex = Buffer.alloc(9); // end marker (uvarint 0), then the index's size (1) as a u64
-  pageIndex.writeBigUInt64BE(1n, 1);
-  const postApplyChecksum = Buffer.alloc(8);
-  const body = Buffer.concat([header, endOfPages, pageIndex, postApplyChecksum]);
-  const fileChecksum = Buffer.alloc(8);
-  fileChecksum.writeBigUInt64BE(CHECKSUM_FLAG | crc64iso(body));
-  return Buffer.concat([body, fileChecksum]);
-}
-
 /** The same write Litestream's `ensureWALExists` makes, so the WAL has a committed frame. */
 function bumpLitestreamSeq(dbPath: string): void {
   const db = new Database(dbPath, { timeout: 5000 });
@@ -163,23 +132,4 @@ function fsyncDir(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-const hex16 = (n: bigint) => n.toString(16).padStart(16, '0');
-
-let table: bigint[] | null = null;
-/** CRC-64 with the ISO polynomial, as Go's hash/crc64 computes it (reflected, ~0 in and out). */
-export function crc64iso(data: Uint8Array): bigint {
-  if (!table) {
-    table = [];
-    for (let i = 0; i < 256; i++) {
-      let crc = BigInt(i);
-      for (let j = 0; j < 8; j++) crc = crc & 1n ? (crc >> 1n) ^ 0xd800000000000000n : crc >> 1n;
-      table.push(crc);
-    }
-  }
-  const mask = 0xffffffffffffffffn;
-  let crc = mask;
-  for (const byte of data) crc = table[Number((crc ^ BigInt(byte)) & 0xffn)]! ^ (crc >> 8n);
-  return crc ^ mask;
 }

@@ -45,6 +45,8 @@ type Table = Record<string, { env: string; schema: z.ZodType }>;
 type Parsed<T extends Table> = { readonly [K in keyof T]: z.output<T[K]['schema']> };
 
 const SERVER = {
+  /** writer (the default: the one read-write instance of a replica) or follower (reads from a copy; docs/followers.md). */
+  role: setting('ROLE', z.enum(['writer', 'follower']).default('writer')),
   port: setting('PORT', int(0, 65535).default(8080)),
   host: setting('HOST', z.string().min(1).default('0.0.0.0')),
   dbPath: setting('DB_PATH', z.string().min(1).default('./data/app.db').transform(absolutePath)),
@@ -167,16 +169,54 @@ const REPLICATION = {
   leaseTtlMs: setting('LEASE_TTL_MS', int(200, 3_600_000).default(15_000)),
   /** A standby (another instance holds the lease) holds requests this long waiting to lead, then answers 503 not_leader. */
   standbyHoldMs: setting('STANDBY_HOLD_MS', int(0, 600_000).default(8000)),
+  /**
+   * An idle writer commits a heartbeat (the replica position +1) this often, so followers can tell an idle writer
+   * from a stuck copy; each costs one small upload (docs/followers.md "Cost"). 0: never.
+   */
+  writerHeartbeatMs: setting('WRITER_HEARTBEAT_MS', int(0, 3_600_000).default(5000)),
+};
+
+/**
+ * A read follower (docs/followers.md): read only when ROLE=follower. It needs a gs:// REPLICA_URL (read-only use of
+ * the bucket) and WRITER_URL; it never runs Litestream's replicate, never touches the lease, never writes the bucket.
+ */
+const FOLLOWER = {
+  /** Base URL of the writer service: every write (and a read whose Bookmark the copy does not reach in time) goes there. */
+  writerUrl: setting(
+    'WRITER_URL',
+    z
+      .string()
+      .trim()
+      .refine((u) => /^https?:\/\/[^/?#\s]+\/?$/.test(u), 'must be http(s)://host[:port] (no path)')
+      .transform((u) => u.replace(/\/$/, ''))
+      .optional(),
+  ),
+  /** With it, forwarded requests carry a Google ID token for this audience (Cloud Run service-to-service auth). */
+  writerAudience: setting('WRITER_AUDIENCE', z.string().trim().min(1).nullable().default(null)),
+  /** How long a read with a Bookmark the copy has not reached waits for it before it is forwarded to the writer. */
+  waitMs: setting('FOLLOWER_WAIT_MS', int(0, 60_000).default(2000)),
+  /** Past this without confirming its copy is current, a follower answers /readyz 503 (Cloud Run routes around it). */
+  maxLagMs: setting('FOLLOWER_MAX_LAG_MS', int(100, 3_600_000).default(10_000)),
+  /** How often an idle follower lists the replica for new files (one Class A operation each; docs/followers.md "Cost"). */
+  pollMs: setting('FOLLOWER_POLL_MS', int(50, 600_000).default(3000)),
+  /** Longest a forwarded request waits for the writer's answer (then 504 writer_timeout). */
+  forwardTimeoutMs: setting('FORWARD_TIMEOUT_MS', int(100, 600_000).default(10_000)),
+  /** Keep-alive connections to the writer. */
+  forwardConnections: setting('FORWARD_CONNECTIONS', int(1, 1024).default(32)),
 };
 
 type ReplicationTable = Parsed<typeof REPLICATION>;
 export type ReplicationConfig = Omit<ReplicationTable, 'replicaUrl' | 'socketPath'> & { readonly replicaUrl: string; readonly socketPath: string };
+export type FollowerConfig = Omit<Parsed<typeof FOLLOWER>, 'writerUrl'> &
+  Pick<ReplicationTable, 'bin' | 'connectTimeoutMs' | 'restoreTimeoutMs'> & { readonly writerUrl: string; readonly replicaUrl: string };
 export type Config = Parsed<typeof SERVER> & {
-  /** Null: no REPLICA_URL, so no Litestream at all. */
+  /** Null: no REPLICA_URL, so no Litestream at all (always null on a follower: it never replicates). */
   readonly replication: ReplicationConfig | null;
+  /** Set only with ROLE=follower. */
+  readonly follower: FollowerConfig | null;
 };
 
-const TABLES: Table[] = [SERVER, REPLICATION];
+const TABLES: Table[] = [SERVER, REPLICATION, FOLLOWER];
 
 /** Every environment variable the server reads. */
 export const ENV_NAMES: readonly string[] = TABLES.flatMap((t) => Object.values(t).map((s) => s.env));
@@ -210,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   const server = pick(SERVER, parsed.data);
   const r = pick(REPLICATION, parsed.data);
+  if (server.role === 'follower') return Object.freeze({ ...server, replication: null, follower: followerConfig(pick(FOLLOWER, parsed.data), r, server) });
   let replication: ReplicationConfig | null = null;
   if (r.replicaUrl !== undefined) {
     const dbPath = server.dbPath;
@@ -226,5 +267,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     // Every write would fail with 400 durability_unavailable: refuse to start instead.
     throw new ConfigError('invalid configuration: DEFAULT_DURABILITY="replicated" needs REPLICA_URL (there is no replica to confirm writes in)');
   }
-  return Object.freeze({ ...server, replication });
+  return Object.freeze({ ...server, replication, follower: null });
+}
+
+function followerConfig(f: Parsed<typeof FOLLOWER>, r: ReplicationTable, server: Parsed<typeof SERVER>): FollowerConfig {
+  const replicaUrl = r.replicaUrl;
+  const missing: string[] = [];
+  if (!replicaUrl?.startsWith('gs://')) missing.push(`REPLICA_URL=${JSON.stringify(replicaUrl ?? '')}: a follower needs the writer's gs://bucket/path`);
+  if (f.writerUrl === undefined) missing.push('WRITER_URL="": a follower forwards writes to the writer at http(s)://host[:port]');
+  if (server.defaultDurability === 'replicated') missing.push('DEFAULT_DURABILITY="replicated": set it on the writer (a follower forwards Prefer as sent)');
+  if (server.dataFile !== null) missing.push('DATA_FILE: only the writer applies it');
+  if (missing.length > 0) throw new ConfigError(`invalid configuration (ROLE=follower): ${missing.join('; ')}`);
+  const { bin, connectTimeoutMs, restoreTimeoutMs } = r;
+  return Object.freeze({ ...f, bin, connectTimeoutMs, restoreTimeoutMs, writerUrl: f.writerUrl!, replicaUrl: replicaUrl! });
 }

@@ -60,6 +60,20 @@ export const ERRORS = {
     status: 507,
     message: 'the database storage is full: the write was not applied; reads still work',
   },
+  /**
+   * A follower could not forward a write to the writer (src/follower/forward.ts): no connection, a reset before the
+   * whole answer arrived, or no ID token to call it with (details: the reason). Never retried by the follower.
+   */
+  writer_unreachable: {
+    status: 502,
+    message:
+      'the writer (WRITER_URL) could not be reached: the write was not forwarded, or its outcome is unknown; retry with the same Idempotency-Key',
+  },
+  /** A follower forwarded a write and the writer did not answer within the forward timeout. */
+  writer_timeout: {
+    status: 504,
+    message: 'the writer did not answer in time: the write may still be applied; retry with the same Idempotency-Key',
+  },
   internal: { status: 500, message: 'internal error' },
 } as const;
 

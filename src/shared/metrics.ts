@@ -82,6 +82,55 @@ function depthGauge(name: string, help: string, source: keyof typeof depthSource
 }
 
 export const m = {
+  followerPosition: new client.Gauge({
+    name: 'follower_replica_position',
+    help: "The replica position (the writer's replica_position.seq) this follower's copy holds",
+    registers: [registry],
+  }),
+  followerPolls: new client.Counter({
+    name: 'follower_polls_total',
+    help: 'Polls of the replica by result: current (nothing new), applied (new files applied), failed',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  }),
+  followerAppliedFiles: new client.Counter({
+    name: 'follower_applied_files_total',
+    help: 'Level-0 LTX files this follower applied to its copy',
+    registers: [registry],
+  }),
+  followerGcsOps: new client.Counter({
+    name: 'follower_gcs_operations_total',
+    help: 'Requests this follower sent to Cloud Storage: list (Class A) and get (Class B)',
+    labelNames: ['op'] as const,
+    registers: [registry],
+  }),
+  followerRestores: new client.Counter({
+    name: 'follower_restores_total',
+    help: 'Full restores of the copy: start, gap (away longer than level-0 files are kept), fork (a new writer lineage)',
+    labelNames: ['why'] as const,
+    registers: [registry],
+  }),
+  followerStale: new client.Counter({
+    name: 'follower_stale_total',
+    help: 'Times this follower turned not ready because its copy was not confirmed current within FOLLOWER_MAX_LAG_MS',
+    registers: [registry],
+  }),
+  followerBookmarkReads: new client.Counter({
+    name: 'follower_bookmark_reads_total',
+    help: 'Reads with a Bookmark the copy had not reached: served (it caught up within FOLLOWER_WAIT_MS) or forwarded to the writer',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  }),
+  replicaPosition: new client.Gauge({
+    name: 'writer_replica_position',
+    help: 'The replica position (replica_position.seq) of the last transaction the writer committed: the newest Bookmark',
+    registers: [registry],
+  }),
+  writerHeartbeats: new client.Counter({
+    name: 'writer_heartbeats_total',
+    help: 'Heartbeat transactions an idle writer committed (WRITER_HEARTBEAT_MS)',
+    registers: [registry],
+  }),
   writerFallbacks: new client.Counter({
     name: 'writer_batch_fallbacks_total',
     help: 'Batches whose optimistic pass (no SAVEPOINT per command) hit a failing command and ran again with one per command',

@@ -49,6 +49,8 @@ export type WriteOp = (
 export interface WriteResult {
   body: string | null;
   id?: number;
+  /** The replica position of the transaction that committed it (its Bookmark); set on the main thread. */
+  position?: number;
 }
 
 /**
@@ -174,6 +176,14 @@ export interface CommittedMsg {
   busyRetries: number;
   /** A command failed in the optimistic pass, so the batch ran again with a SAVEPOINT per command (src/writer/batch.ts). */
   fellBack: boolean;
+  /** The replica position this transaction committed (0: nothing committed). */
+  position: number;
+}
+
+/** writer -> main: an idle writer committed a heartbeat (WRITER_HEARTBEAT_MS): only the replica position moved. */
+export interface HeartbeatMsg {
+  t: 'heartbeat';
+  position: number;
 }
 
 export interface WriterReadyMsg {
@@ -195,7 +205,7 @@ export interface WriterFatalMsg {
   stack?: string;
 }
 
-export type FromWriter = CommittedMsg | WriterReadyMsg | WriterClosedMsg | WriterFatalMsg;
+export type FromWriter = CommittedMsg | HeartbeatMsg | WriterReadyMsg | WriterClosedMsg | WriterFatalMsg;
 
 // ---------- checkpointer ----------
 

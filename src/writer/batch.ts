@@ -18,6 +18,8 @@ export interface BatchResult {
   commitMs: number;
   /** The optimistic pass failed (a command failed) and the batch ran again with a SAVEPOINT per command. */
   fellBack: boolean;
+  /** The replica position this transaction committed (replica_position.seq): every write in it has this Bookmark. */
+  position: number;
 }
 
 /** The writer lease ran out before COMMIT: the whole batch rolled back (src/shared/fence.ts). */
@@ -81,7 +83,10 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: B
   const one = db.transaction(apply);
   /** Seen before (in an earlier batch or earlier in this one): its outcome, without running it again. */
   const replayed = (op: WriteOp, nowMs: number): CommandOutcome | undefined => (op.idem && idem ? idem.replay(op.idem, nowMs) : undefined);
-  const mustCommit = () => {
+  const bump = db.prepare<[number], number>('UPDATE replica_position SET seq = seq + 1, written_at = ? WHERE id = 1 RETURNING seq').pluck();
+  let position = 0;
+  const mustCommit = (nowMs: number) => {
+    position = bump.get(nowMs)!;
     // The last thing before COMMIT: a writer whose lease ran out must not commit, whatever it computed.
     if (mayCommit && !mayCommit()) throw new Fenced('the writer lease is not valid: batch rolled back');
   };
@@ -97,7 +102,7 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: B
         throw new CommandFailed();
       }
     }
-    mustCommit();
+    mustCommit(nowMs);
     return out;
   });
   // Careful: a SAVEPOINT per command, so a failing one fails alone.
@@ -125,7 +130,7 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: B
         if (op.idem && idem && e.status < 500) idem.store(op.idem, out[i]!, nowMs);
       }
     }
-    mustCommit();
+    mustCommit(nowMs);
     return out;
   });
 
@@ -153,7 +158,7 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: B
             }
           }
           results ??= careful.immediate(ops, now, nowMs);
-          return { results, busyRetries, commitMs: performance.now() - t0, fellBack };
+          return { results, busyRetries, commitMs: performance.now() - t0, fellBack, position };
         } catch (err) {
           if (!(err instanceof BusyAbort) && !isBusy(err)) throw err;
           // busy_timeout already waited; back off a little more so the lock holder can finish, then retry all.

@@ -83,6 +83,8 @@ export class WriterClient {
    */
   storageFull = false;
   onStorageFull: (full: boolean) => void = () => {};
+  /** The replica position of the writer's last committed transaction. */
+  position = 0;
 
   constructor(
     private readonly config: Config,
@@ -111,6 +113,11 @@ export class WriterClient {
         switch (msg.t) {
           case 'committed':
             this.onCommitted(msg);
+            break;
+          case 'heartbeat':
+            m.writerHeartbeats.inc();
+            this.position = msg.position;
+            m.replicaPosition.set(msg.position);
             break;
           case 'ready':
             resolve(msg);
@@ -223,6 +230,8 @@ export class WriterClient {
     writerStats.commitSeconds.observe(msg.commitMs / 1000);
     if (msg.busyRetries > 0) m.busyRetries.inc(msg.busyRetries);
     if (msg.fellBack) m.writerFallbacks.inc();
+    const position = msg.position;
+    if (position > this.position) m.replicaPosition.set((this.position = position));
     // Step 1 done: committed. Step 2: acknowledge, at once for local writes and failures (nothing to make
     // durable), through the gate for successful replicated ones.
     let failed = 0;
@@ -255,7 +264,7 @@ export class WriterClient {
         continue;
       }
       const id = results[2 * i + 1];
-      const r: WriteResult = id === null ? { body: a as string | null } : { body: a as string | null, id: id as number };
+      const r: WriteResult = id === null ? { body: a as string | null, position } : { body: a as string | null, id: id as number, position };
       if (p.durability === 'replicated') (gated ??= []).push({ p, r });
       else p.done(null, r);
     }

@@ -71,6 +71,30 @@ try {
   fatal(err);
 }
 
+/** When the last transaction committed (performance.now()): the heartbeat only runs when the writer is idle. */
+let lastCommitAt = performance.now();
+
+// The heartbeat (WRITER_HEARTBEAT_MS, with REPLICA_URL): an idle writer still commits a transaction that moves the
+// replica position, so Litestream uploads one small file and a follower that sees the position move knows the
+// writer is alive and its own copy current (docs/followers.md). Nothing is written while the lease is not valid.
+const heartbeatMs = config.replication?.writerHeartbeatMs ?? 0;
+if (heartbeatMs > 0) {
+  setInterval(() => {
+    if (closed || closeRequested || pendingOps.length > 0) return;
+    if (performance.now() - lastCommitAt < heartbeatMs) return;
+    if (fence && !fence.valid()) return;
+    try {
+      const r = runner.run([]);
+      fence?.recordCommit();
+      lastCommitAt = performance.now();
+      post({ t: 'heartbeat', position: r.position });
+    } catch (err) {
+      // Fenced, busy, full: the next beat tries again; writes report their own failures.
+      if (!(err instanceof Fenced)) log.warn({ err }, 'heartbeat commit failed');
+    }
+  }, Math.max(50, Math.round(heartbeatMs / 4))).unref();
+}
+
 /** Commands taken off the ring but not yet run (a message can carry more than one batch's worth). */
 let pendingOps: WriteOp[] = [];
 let closeRequested: { checkpoint: boolean } | null = null;
@@ -124,13 +148,14 @@ function runBatches(): void {
 function commitBatch(ops: WriteOp[]): CommittedMsg {
   const failAll = (code: ErrorCode): CommittedMsg => {
     const e = new AppError(code).toWire();
-    return { t: 'committed', results: encodeOutcomes(ops.map(() => ({ err: e }))), commitMs: 0, busyRetries: 0, fellBack: false };
+    return { t: 'committed', results: encodeOutcomes(ops.map(() => ({ err: e }))), commitMs: 0, busyRetries: 0, fellBack: false, position: 0 };
   };
   try {
     const r = runner.run(ops);
     fence?.recordCommit();
+    lastCommitAt = performance.now();
     log.debug({ commands: ops.length, commitMs: Math.round(r.commitMs * 1000) / 1000, busyRetries: r.busyRetries }, 'batch committed');
-    return { t: 'committed', results: encodeOutcomes(r.results), commitMs: r.commitMs, busyRetries: r.busyRetries, fellBack: r.fellBack };
+    return { t: 'committed', results: encodeOutcomes(r.results), commitMs: r.commitMs, busyRetries: r.busyRetries, fellBack: r.fellBack, position: r.position };
   } catch (err) {
     if (err instanceof Fenced) {
       // The lease ran out (or was lost) before COMMIT: nothing in the batch committed, and nothing will here.

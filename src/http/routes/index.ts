@@ -9,7 +9,7 @@ import { Router } from './router.js';
 
 /** Registers every route on `app`; returns what was registered, as [METHOD, pattern] pairs. */
 export function mountRoutes(app: TemplatedApp, hooks: ExchangeHooks, deps: RouteDeps): [string, string][] {
-  const router = new Router(app, hooks, deps.state, deps.config.headerCheck);
+  const router = new Router(app, hooks, deps.state, deps.config.headerCheck, deps.follower ?? null);
   const kit = routeKit(deps);
   mountProducts(router, kit);
   mountCounters(router, kit);

@@ -6,6 +6,7 @@ import type { Config } from '../../shared/config.js';
 import { AppError } from '../../shared/errors.js';
 import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../shared/protocol.js';
 import { contentTypeError } from '../content-type.js';
+import { awaitBookmark, type FollowerEdge } from '../follower.js';
 import { parseJson, readBody, type Exchange } from '../exchange.js';
 import type { Durability } from '../../shared/domain.js';
 import { preferenceApplied, requestDurability } from '../prefer.js';
@@ -16,6 +17,8 @@ export interface RouteDeps {
   config: Config;
   /** Also where the backend (writer + readers) comes from: it changes with each term as the writer. */
   state: ServiceState;
+  /** Set on a read follower (ROLE=follower): writes are forwarded, reads wait for their Bookmark. */
+  follower?: FollowerEdge | null;
 }
 
 export type Dur = { durability: Durability; explicit: boolean };
@@ -28,7 +31,7 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: str
   return r.data;
 }
 
-export function routeKit({ config, state }: RouteDeps) {
+export function routeKit({ config, state, follower = null }: RouteDeps) {
   const holdMs = config.replication?.standbyHoldMs ?? 0;
   /** A standby: `then` once this instance leads (the request is held meanwhile), or 503 not_leader after the hold. */
   const held = (ex: Exchange, then: (b: Backend) => void) => {
@@ -58,7 +61,8 @@ export function routeKit({ config, state }: RouteDeps) {
   // The backend at once when this instance serves (no closure on this path), else once it leads.
   const read = (ex: Exchange, op: ReadOp, status = 200) => {
     const b = state.backend;
-    if (b) readWith(b, ex, op, status);
+    if (follower && ex.awaiting && b) awaitBookmark(follower, ex, ex.awaiting, () => readWith(b, ex, op, status));
+    else if (b) readWith(b, ex, op, status);
     else held(ex, (lead) => readWith(lead, ex, op, status));
   };
 
@@ -66,10 +70,12 @@ export function routeKit({ config, state }: RouteDeps) {
   const durability = (req: HttpRequest): Dur => requestDurability(req, config.defaultDurability, config.replication !== null);
 
   const writeWith = ({ writer }: Backend, ex: Exchange, op: WriteOp, d: Dur, reply: WriteReply) => {
+    // A follower forwards writes before any handler runs (src/http/follower.ts): none reaches here.
+    if (!writer) throw new Error('a write reached the handler on a follower');
     if (state.writesRefused) throw new AppError('replication_down', state.writesRefused, undefined, { 'Retry-After': '5' });
     ex.goAsync();
     const applied = preferenceApplied(d);
-    writer.submitWith(op, d.durability, (err, r) => (err ? ex.error(err) : reply(r!, applied)));
+    writer.submitWith(op, d.durability, (err, r) => (err ? ex.error(err) : reply(r!, withBookmark(applied, r!.position))));
   };
 
   const write = (ex: Exchange, op: WriteOp, d: Dur, reply: WriteReply) => {
@@ -98,6 +104,15 @@ export function routeKit({ config, state }: RouteDeps) {
 }
 
 export type RouteKit = ReturnType<typeof routeKit>;
+
+/**
+ * The write's Bookmark: the replica position of the transaction that committed it. A follower given it in a read's
+ * `Bookmark` header answers only once its copy holds that position (docs/followers.md).
+ */
+function withBookmark(headers: Record<string, string> | undefined, position: number | undefined): Record<string, string> | undefined {
+  if (position === undefined || position === 0) return headers;
+  return headers ? { ...headers, Bookmark: String(position) } : { Bookmark: String(position) };
+}
 
 function notFoundMessage(op: ReadOp): string {
   switch (op.q) {

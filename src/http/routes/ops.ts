@@ -39,7 +39,7 @@ export function mountOps(r: Router, { config, state }: RouteDeps): void {
 function readiness(ex: Exchange, state: ServiceState): void {
   // A standby is ready too (REPLICA_URL): it holds requests until it leads, and Cloud Run must be able to shift
   // traffic to it so that the old instance gets its SIGTERM and hands the lease over.
-  const storage = state.backend?.writer.storageFull ? 'full' : 'ok';
+  const storage = state.backend?.writer?.storageFull ? 'full' : 'ok';
   if (state.ready && !state.draining) ex.json(200, { status: 'ready', role: state.role, storage });
   else
     ex.json(503, {

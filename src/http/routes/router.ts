@@ -5,6 +5,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { AppError, shuttingDown } from '../../shared/errors.js';
 import { Exchange, expectsBody, requestId, requestMethod, type ExchangeHooks } from '../exchange.js';
 import { checkHead } from '../head-check.js';
+import { forwardWrite, pendingRead, type FollowerEdge } from '../follower.js';
 import { keyScanEnd } from '../idempotency.js';
 import type { ServiceState } from '../state.js';
 
@@ -26,9 +27,13 @@ export class Router {
     private readonly hooks: ExchangeHooks,
     private readonly state: ServiceState,
     private readonly headerCheck: boolean,
+    /** A read follower: writes are forwarded to the writer instead of handled, reads honour a Bookmark. */
+    private readonly follower: FollowerEdge | null = null,
   ) {}
 
   on(method: Method, pattern: string, handler: Handler, opts?: RouteOptions): void {
+    const follower = this.follower;
+    if (follower && method !== 'GET') handler = (ex, req) => forwardWrite(follower, ex, req, method);
     this.app[UWS_METHOD[method]](pattern, this.wrap(method, pattern, handler, opts));
     this.registered.push([method, pattern]);
     // HEAD wherever GET is (RFC 9110 9.3.2): the same handler, answered without its body (Exchange.send).
@@ -61,6 +66,8 @@ export class Router {
   private wrap(method: string, pattern: string, handler: Handler, opts: RouteOptions = {}) {
     const name = `${method} ${pattern}`;
     const { hooks, state, headerCheck } = this;
+    // Reads of the API on a follower (not health, readiness, metrics: those answer while draining) honour a Bookmark.
+    const follower = (method === 'GET' || method === 'HEAD') && !opts.whileDraining ? this.follower : null;
     return (res: HttpResponse, req: HttpRequest) => {
       const ex = new Exchange(res, name, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks, expectsBody(req));
       // ~0.2 us per header field (uWS.js's forEach): a trusted front end can switch it off (HEADER_CHECK=0).
@@ -74,6 +81,7 @@ export class Router {
         return;
       }
       try {
+        if (follower) ex.awaiting = pendingRead(follower, ex, req, method);
         handler(ex, req);
       } catch (err) {
         ex.error(err);

@@ -42,4 +42,13 @@ export const MIGRATIONS: readonly string[] = [
   // writer empties a reader's page cache (WAL mode: a reader that sees a new snapshot drops its cached pages), so
   // under writes each page is read from the file again: an offset of 5,000 went from ~250 to ~100 us.
   `CREATE INDEX products_id_skip ON products (id);`,
+  // The replica position (issue 19): +1 in every transaction the writer commits (each batch, and a heartbeat when
+  // idle), in the same transaction. A write's Bookmark is its transaction's seq; a follower reads the row from its
+  // copy to know exactly which writes it holds (docs/followers.md).
+  `CREATE TABLE replica_position (
+     id         INTEGER PRIMARY KEY CHECK (id = 1),
+     seq        INTEGER NOT NULL,
+     written_at INTEGER NOT NULL  -- ms since the epoch, on the writer's clock
+   ) STRICT;
+   INSERT INTO replica_position (id, seq, written_at) VALUES (1, 0, 0);`,
 ];
