@@ -18,7 +18,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChainMismatch, ChecksumMismatch, checksumOfFile, normalizedChecksum, PageApplier, prepareRestored } from '../src/follower/apply.js';
-import { lz4BlockDecompress, Lz4Error } from '../src/follower/lz4.js';
+import { lz4BlockDecompress, Lz4Error } from '../src/replication/lz4.js';
 import {
   checksumPage,
   crc64iso,

@@ -1,15 +1,16 @@
 // A read follower's copy of the replica (docs/followers.md): restored once, then kept current by polling the
-// bucket for new level-0 LTX files and applying them in place (src/follower/apply.ts), each checked against the
-// rolling checksum chain the writer's Litestream records. Its position is the writer's own replica position, read
-// from the copy after every apply, so a Bookmark from a write means the same thing here. A gap in the chain (the
-// follower was away longer than Litestream keeps level-0 files) or a fork (a new writer lineage) restores again,
-// in place. Never writes to the bucket.
+// bucket for new level-0 LTX files and applying them in place (src/follower/apply.ts), in TXID order: Litestream
+// 0.5.18 writes no rolling checksums into its files, so the chain is checked by TXID continuity, and the follower's
+// own checksum of its copy (recorded after every apply) is what a restart checks. Its position is the writer's own
+// replica position, read from the copy after every apply, so a Bookmark from a write means the same thing here. A
+// gap in the chain (the follower was away longer than Litestream keeps level-0 files) or a lineage that started
+// over restores again, in place. Never writes to the bucket.
 import fs from 'node:fs';
 import path from 'node:path';
 import { runLitestream, lastError } from '../replication/process-io.js';
 import type { FollowerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
-import { m } from '../shared/metrics.js';
+import { followerSources, m } from '../shared/metrics.js';
 import { decodeLtx } from '../replication/ltx.js';
 import { ChainMismatch, checksumOfFile, PageApplier, prepareRestored } from './apply.js';
 import { ReplicaSource, type LtxObject } from './source.js';
@@ -62,6 +63,8 @@ export class Follower {
   ) {
     this.source = new ReplicaSource(cfg.replicaUrl, cfg.connectTimeoutMs, (op) => m.followerGcsOps.labels(op).inc());
     this.sidecarPath = path.join(path.dirname(dbPath), `.${path.basename(dbPath)}-follower.json`);
+    followerSources.copyAgeS = () => this.ageMs() / 1000;
+    followerSources.dataAgeS = () => (this.writtenAt > 0 ? (Date.now() - this.writtenAt) / 1000 : 0);
   }
 
   /** Milliseconds since the copy was last confirmed current (Infinity before the first poll). */

@@ -13,7 +13,7 @@
 //
 // Litestream 0.5.18 sets HeaderFlagNoChecksum on every file it writes (db.go, compactor.go): the pre- and post-apply
 // checksums are then 0 and only the file checksum can be verified.
-import { lz4BlockDecompress } from '../follower/lz4.js';
+import { lz4BlockDecompress } from './lz4.js';
 
 export const LTX_HEADER_SIZE = 100;
 export const LTX_PAGE_HEADER_SIZE = 6;

@@ -81,6 +81,24 @@ function depthGauge(name: string, help: string, source: keyof typeof depthSource
   });
 }
 
+/** A read follower's copy, read when scraped (src/follower/follower.ts sets them; absent on a writer). */
+export const followerSources: { copyAgeS: (() => number) | null; dataAgeS: (() => number) | null } = { copyAgeS: null, dataAgeS: null };
+
+for (const [name, help, key] of [
+  ['follower_copy_age_seconds', 'Since the copy was last confirmed current (a poll that found nothing newer in the bucket)', 'copyAgeS'],
+  ['follower_data_age_seconds', "Since the writer committed the position the copy holds (the writer's clock: heartbeats keep it small while the writer runs)", 'dataAgeS'],
+] as const) {
+  new client.Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const f = followerSources[key];
+      if (f) this.set(f());
+    },
+  });
+}
+
 export const m = {
   followerPosition: new client.Gauge({
     name: 'follower_replica_position',
