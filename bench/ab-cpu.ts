@@ -6,6 +6,7 @@
 //
 //   node dist-bench/bench/ab-cpu.js --a=/tmp/base --b=. [--rate=10000] [--rounds=4] [--seconds=5] [--workloads=create,increment,read]
 //     [--env=NAME=value ...] (both) [--env-a=NAME=value ...] [--env-b=NAME=value ...] (one side: --a=. --b=. compares settings)
+//     [--seed-migrations=N] (a seed at schema version N, for an A that predates a migration)
 //
 // Prints one line per trial (CPU us per request, per thread, p50/p99) and the medians of the per-round ratios.
 import fs from 'node:fs';
@@ -14,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { runLoad } from './lib/load.js';
 import { PROBE_ENTRY } from './lib/paths.js';
 import { createSeedDb } from './lib/seed.js';
+import { MIGRATIONS } from '../src/shared/db/migrations.js';
 import { procCpuSeconds } from './lib/server.js';
 import { cpuByRole, threadCpuSeconds, threadRoles } from './lib/threads.js';
 import { createProduct, getProduct, increment, type Workload } from './lib/workloads.js';
@@ -31,6 +33,8 @@ const { values } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     'env-a': { type: 'string', multiple: true, default: [] },
     'env-b': { type: 'string', multiple: true, default: [] },
+    /** Seed the database at this schema version: an older build refuses a newer schema, a newer one migrates up. */
+    'seed-migrations': { type: 'string' },
   },
 });
 if (!values.a) throw new Error('--a=<dir with a built dist/> is required');
@@ -44,7 +48,7 @@ const extraEnv = envOf(values.env);
 
 const dir = tempDir('sqlite-ab-');
 const seed = path.join(dir, 'seed.db');
-createSeedDb(seed);
+createSeedDb(seed, undefined, values['seed-migrations'] === undefined ? MIGRATIONS : MIGRATIONS.slice(0, Number(values['seed-migrations'])));
 const copy = (name: string) => {
   const p = path.join(dir, `${name}.db`);
   fs.copyFileSync(seed, p);

@@ -2,7 +2,7 @@
 //   cost     Cloud Storage requests per minute of one follower with defaults (FOLLOWER_POLL_MS 3000, the writer's
 //            heartbeat every 5 s): idle, and while the writer takes 100 writes/s; priced at $0.005 per 1,000
 //            Class A (LIST) and $0.0004 per 1,000 Class B (GET) operations.
-//   lag      under 1,000 writes/s (local durability): every 200 ms one of those writes is a probe increment, and
+//   lag      under 1,000 writes/s (local durability): every 250 ms one more write is a probe increment, and
 //            the follower is read every 20 ms until it shows it: the time from the writer's answer to the follower's.
 //   reads    GET /products/{id} at a fixed rate on the writer and on a follower: CPU per read and p50/p99.
 // Run: npm run bench:followers (needs litestream and fake-gcs-server). Not part of npm test. Results:
@@ -18,6 +18,7 @@ import { createProduct, getProduct } from './lib/workloads.js';
 
 const MINUTE_MS = Number(process.env.BENCH_MINUTE_MS ?? 60_000);
 const READ_RATE = Number(process.env.BENCH_READ_RATE ?? 5000);
+const LAG_S = Number(process.env.BENCH_LAG_S ?? 30);
 const CLASS_A = 0.005 / 1000;
 const CLASS_B = 0.0004 / 1000;
 const MONTH_MIN = 30 * 24 * 60;
@@ -81,30 +82,38 @@ async function main(): Promise<void> {
     result.at100 = { ...busy, perMinute: +(((busy.list + busy.get) * 60_000) / MINUTE_MS).toFixed(1), dollarsPerMonth: perMonth(busy, MINUTE_MS) };
     console.error('100 writes/s', JSON.stringify(result.at100));
 
+    // Lag: a probe increment every 250 ms among the load's writes, each watched on the follower (every 20 ms) until
+    // it shows: from the writer's answer to the follower's first read that has it.
     const lags: number[] = [];
-    let probing = true;
+    const probes: Promise<void>[] = [];
     const probe = async () => {
-      while (probing) {
-        const w = await req(writer.url, 'POST', '/counters/probe/increment', { by: 1 });
-        const acked = performance.now();
-        const want = w.body.value as number;
-        for (;;) {
-          const r = await req(follower.url, 'GET', '/counters/probe');
-          if (r.status === 200 && r.body.value >= want) break;
-          await sleep(20);
-        }
-        lags.push(performance.now() - acked);
-        await sleep(200);
+      const w = await req(writer.url, 'POST', '/counters/probe/increment', { by: 1 });
+      const acked = performance.now();
+      const want = w.body.value as number;
+      for (;;) {
+        const r = await req(follower.url, 'GET', '/counters/probe');
+        if (r.status === 200 && r.body.value >= want) break;
+        await sleep(20);
       }
+      lags.push(performance.now() - acked);
     };
-    const probes = probe();
-    await runLoad(writer.url, { connections: 16, durationS: 20, rate: 1000, requests: createProduct.requests });
-    probing = false;
-    await probes;
+    const ticker = setInterval(() => probes.push(probe()), 250);
+    await runLoad(writer.url, { connections: 16, durationS: LAG_S, rate: 1000, requests: createProduct.requests });
+    clearInterval(ticker);
+    await Promise.all(probes);
     lags.sort((a, b) => a - b);
     const q = (p: number) => Math.round(lags[Math.min(lags.length - 1, Math.floor(p * lags.length))]!);
     result.lag = { samples: lags.length, p50: q(0.5), p99: q(0.99), max: Math.round(lags.at(-1)!) };
     console.error('lag', JSON.stringify(result.lag));
+
+    // Settle before the reads: the follower has applied everything (a replicated write read back with its Bookmark
+    // from the copy), and the writer's Litestream has had time to checkpoint and compact after the burst.
+    const last = await req(writer.url, 'POST', '/counters/probe/increment', { by: 1 }, { Prefer: 'durability=replicated' });
+    for (;;) {
+      const r = await req(follower.url, 'GET', '/counters/probe', undefined, { Bookmark: last.headers.get('bookmark')! });
+      if (Number(r.headers.get('replica-position')) >= Number(last.headers.get('bookmark'))) break;
+    }
+    await sleep(10_000);
 
     // Reads: the same fixed rate on each, CPU per read from /proc.
     const reads: Record<string, unknown> = {};

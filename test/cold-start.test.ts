@@ -128,6 +128,13 @@ describe.skipIf(skip)('cold start after a restore (~100 MB)', () => {
     const l0Bytes = added.filter(([n]) => n.startsWith('db/ltx/0/')).reduce((n, [, size]) => n + size, 0);
     const compactedBytes = added.filter(([n]) => !n.startsWith('db/ltx/0/')).reduce((n, [, size]) => n + size, 0);
     const largestAdded = Math.max(0, ...added.map(([, size]) => size));
+    // What this instance uploaded of its own: files whose TXID range starts after the one it restored. The rest are
+    // compactions of earlier instances' files (the origin's snapshot, the baseline's re-upload) up the levels, which
+    // Litestream runs on wall-clock boundaries (L2 every 5 minutes): whether one falls inside this minute is luck.
+    const restoredTxid = BigInt(`0x${restored.action === 'restored' ? restored.txid : '0'}`);
+    const own = added.filter(([n]) => BigInt(`0x${/(\w{16})-\w{16}\.ltx$/.exec(n)?.[1] ?? '0'}`) > restoredTxid);
+    const ownBytes = own.reduce((n, [, size]) => n + size, 0);
+    const largestOwn = Math.max(0, ...own.map(([, size]) => size));
 
     // Writes after the cold start, then the final upload, then a restore elsewhere must give the same rows.
     writeSome(db, tag, 500);
@@ -160,7 +167,7 @@ describe.skipIf(skip)('cold start after a restore (~100 MB)', () => {
       integrity,
     };
     console.log(JSON.stringify(row));
-    return { ...row, quietBytes, firstSyncBytes, l0Bytes, largestAdded };
+    return { ...row, quietBytes, firstSyncBytes, l0Bytes, largestAdded, ownBytes, largestOwn };
   }
 
   it('restore + resume: ready in < 3 s, < 1% of the database uploaded in the first minute, later writes restore exactly', async () => {
@@ -200,10 +207,13 @@ describe.skipIf(skip)('cold start after a restore (~100 MB)', () => {
       expect(r.resumed).toBe(true);
       expect(r.firstSyncBytes).toBeLessThan(0.01 * dbBytes);
     }
-    // Steady state: nothing like a copy of the database. What the minute still uploads is the compaction (L1, L2)
-    // of the previous instances' last writes, which they stopped too soon to compact: it scales with those writes.
-    expect(resume3.l0Bytes).toBeLessThan(1000);
-    expect(resume3.largestAdded).toBeLessThan(0.01 * dbBytes);
-    expect(resume3.quietBytes).toBeLessThan(0.02 * dbBytes);
+    // Steady state: nothing like a copy of the database of its own. What the minute may also upload is Litestream
+    // compacting earlier instances' files up the levels (L1 every 30 s, L2 every 5 minutes, on wall-clock
+    // boundaries), which includes the baseline's full re-upload: it is counted in quietMinuteMiB, not judged here.
+    for (const r of [resume, resume2, resume3]) {
+      expect(r.l0Bytes).toBeLessThan(1000);
+      expect(r.largestOwn).toBeLessThan(0.01 * dbBytes);
+      expect(r.ownBytes).toBeLessThan(0.02 * dbBytes);
+    }
   }, 900_000);
 });

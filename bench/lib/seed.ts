@@ -8,11 +8,12 @@ import { migrate } from '../../src/shared/db/open.js';
 export const SEED_PRODUCTS = 10_000;
 export const HOT_COUNTER = 'c1';
 
-export function createSeedDb(file: string, products = SEED_PRODUCTS): { sqliteVersion: string } {
+/** `migrations`: fewer than all for a seed an older build also opens (it refuses a newer schema; a newer build migrates up). */
+export function createSeedDb(file: string, products = SEED_PRODUCTS, migrations: readonly string[] = MIGRATIONS): { sqliteVersion: string } {
   for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  migrate(db, MIGRATIONS);
+  migrate(db, migrations);
   const insert = db.prepare('INSERT INTO products (name, price, description, stock) VALUES (?, ?, ?, ?)');
   let x = 12345;
   const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32;

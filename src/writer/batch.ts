@@ -18,7 +18,7 @@ export interface BatchResult {
   commitMs: number;
   /** The optimistic pass failed (a command failed) and the batch ran again with a SAVEPOINT per command. */
   fellBack: boolean;
-  /** The replica position this transaction committed (replica_position.seq): every write in it has this Bookmark. */
+  /** The replica position this transaction committed (replica_position.seq): every write in it has this Bookmark; 0 untracked. */
   position: number;
 }
 
@@ -66,6 +66,11 @@ export interface BatchRunnerOptions {
   idempotency?: IdempotencyStore;
   /** Checked last before every COMMIT: false rolls the batch back (Fenced). Absent: never fenced (no lease). */
   mayCommit?: () => boolean;
+  /**
+   * Move the replica position (replica_position.seq) in every transaction: with a replica only, where read followers
+   * can use it (docs/followers.md). It costs an UPDATE and one more page per commit: without a replica, 0 instead.
+   */
+  trackPosition?: boolean;
 }
 
 export function createBatchRunner(db: Database.Database, exec: Executor, opts: BatchRunnerOptions = {}): BatchRunner {
@@ -83,10 +88,12 @@ export function createBatchRunner(db: Database.Database, exec: Executor, opts: B
   const one = db.transaction(apply);
   /** Seen before (in an earlier batch or earlier in this one): its outcome, without running it again. */
   const replayed = (op: WriteOp, nowMs: number): CommandOutcome | undefined => (op.idem && idem ? idem.replay(op.idem, nowMs) : undefined);
-  const bump = db.prepare<[number], number>('UPDATE replica_position SET seq = seq + 1, written_at = ? WHERE id = 1 RETURNING seq').pluck();
+  const bump = opts.trackPosition
+    ? db.prepare<[number], number>('UPDATE replica_position SET seq = seq + 1, written_at = ? WHERE id = 1 RETURNING seq').pluck()
+    : null;
   let position = 0;
   const mustCommit = (nowMs: number) => {
-    position = bump.get(nowMs)!;
+    if (bump) position = bump.get(nowMs)!;
     // The last thing before COMMIT: a writer whose lease ran out must not commit, whatever it computed.
     if (mayCommit && !mayCommit()) throw new Fenced('the writer lease is not valid: batch rolled back');
   };

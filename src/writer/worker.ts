@@ -53,6 +53,7 @@ try {
     idempotency,
     onInternalError: (err, op) => log.error({ err, op: op.op }, 'write command failed with an internal error'),
     mayCommit: fence ? () => fence.valid() : undefined,
+    trackPosition: config.replication !== null,
   });
   post({ t: 'ready', sqliteVersion, userVersion, tid: threadId() });
   // Expired Idempotency-Keys are ignored on lookup at once and deleted here, between batches, once a minute.
