@@ -1,164 +1,20 @@
-// Read followers (issue 19), with real servers against fake-gcs-server, each node through its own counting proxy:
-//   cost     Cloud Storage requests per minute of one follower with defaults (FOLLOWER_POLL_MS 3000, the writer's
-//            heartbeat every 5 s): idle, and while the writer takes 100 writes/s; priced at $0.005 per 1,000
-//            Class A (LIST) and $0.0004 per 1,000 Class B (GET) operations.
-//   lag      under 1,000 writes/s (local durability): every 250 ms one more write is a probe increment, and
-//            the follower is read every 20 ms until it shows it: the time from the writer's answer to the follower's.
-//   reads    GET /products/{id} at a fixed rate on the writer and on a follower: CPU per read and p50/p99.
-// Run: npm run bench:followers (needs litestream and fake-gcs-server). Not part of npm test. Results:
-// bench/results/followers-<stamp>.json and a markdown summary on stdout. BENCH_MINUTE_MS shortens the cost windows.
+// `npm run bench:followers`: the read-follower measurements (lib/followers.ts) on their own, with the suite's full
+// settings (BENCH_MINUTE_MS, BENCH_LAG_S, BENCH_READ_RATE override them). Needs litestream and fake-gcs-server.
+// Results: bench/results/followers-<stamp>.json and markdown on stdout.
 import fs from 'node:fs';
 import path from 'node:path';
-import { LITESTREAM_BIN, startGcs } from '../test/helpers/gcs.js';
-import { startLatencyProxy, type LatencyProxy } from '../test/helpers/latency-proxy.js';
-import { killAll, req, ROOT, startServer, type Running } from '../test/helpers/server.js';
-import { runLoad } from './lib/load.js';
-import { ticksPerSecond } from './lib/server.js';
-import { createProduct, getProduct } from './lib/workloads.js';
+import { ROOT } from '../test/helpers/server.js';
+import { followersMarkdown, measureFollowers } from './lib/followers.js';
+import { FOLLOWER_SETTINGS } from './scenarios/followers.js';
 
-const MINUTE_MS = Number(process.env.BENCH_MINUTE_MS ?? 60_000);
-const READ_RATE = Number(process.env.BENCH_READ_RATE ?? 5000);
-const LAG_S = Number(process.env.BENCH_LAG_S ?? 30);
-const CLASS_A = 0.005 / 1000;
-const CLASS_B = 0.0004 / 1000;
-const MONTH_MIN = 30 * 24 * 60;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
-}
-
-/** Operations a node's proxy forwarded since `since`: LISTs (GET .../o?...) and object GETs. */
-function ops(proxy: LatencyProxy, since: number): { list: number; get: number; other: number } {
-  const out = { list: 0, get: 0, other: 0 };
-  for (const h of proxy.heads) {
-    if (h.at < since) continue;
-    if (!h.line.startsWith('GET ')) out.other++;
-    else if (/\/o\?|\/o HTTP/.test(h.line)) out.list++;
-    else out.get++;
-  }
-  return out;
-}
-
-const perMonth = (o: { list: number; get: number }, windowMs: number) => {
-  const f = (MONTH_MIN * 60_000) / windowMs;
-  return +(f * (o.list * CLASS_A + o.get * CLASS_B)).toFixed(2);
+const st = {
+  ...FOLLOWER_SETTINGS.full,
+  minuteMs: Number(process.env.BENCH_MINUTE_MS ?? FOLLOWER_SETTINGS.full.minuteMs),
+  lagS: Number(process.env.BENCH_LAG_S ?? FOLLOWER_SETTINGS.full.lagS),
+  readRate: Number(process.env.BENCH_READ_RATE ?? FOLLOWER_SETTINGS.full.readRate),
 };
-
-async function main(): Promise<void> {
-  const gcs = await startGcs();
-  await gcs.createBucket('bench');
-  const url = 'gs://bench/followers';
-  const base = { REPLICA_URL: url, LITESTREAM_BIN: LITESTREAM_BIN!, LITESTREAM_METRICS_ADDR: 'off' };
-  const wProxy = await startLatencyProxy(gcs.port);
-  const fProxy = await startLatencyProxy(gcs.port);
-  const writer = await startServer({ env: { ...base, STORAGE_EMULATOR_HOST: wProxy.host }, timeoutMs: 60_000 });
-  // The seed: 10,000 products for the read runs, replicated before the follower restores.
-  for (let i = 0; i < 100; i++) {
-    await Promise.all(Array.from({ length: 100 }, (_, j) => req(writer.url, 'POST', '/products', { name: `p${i * 100 + j}`, price: 1 })));
-  }
-  await req(writer.url, 'POST', '/counters/probe/increment', { by: 1 }, { Prefer: 'durability=replicated' });
-  const follower: Running = await startServer({
-    env: { ...base, STORAGE_EMULATOR_HOST: fProxy.host, ROLE: 'follower', WRITER_URL: writer.url },
-    timeoutMs: 60_000,
-  });
-  const result: Record<string, unknown> = { minuteMs: MINUTE_MS };
-  try {
-    // Cost, idle (only the writer's heartbeats move the position).
-    await sleep(2000);
-    let t0 = performance.now();
-    await sleep(MINUTE_MS);
-    const idle = ops(fProxy, t0);
-    result.idle = { ...idle, perMinute: +(((idle.list + idle.get) * 60_000) / MINUTE_MS).toFixed(1), dollarsPerMonth: perMonth(idle, MINUTE_MS) };
-    console.error('idle', JSON.stringify(result.idle));
-
-    // Cost at 100 writes/s, and lag under 1,000 writes/s.
-    t0 = performance.now();
-    await runLoad(writer.url, { connections: 4, durationS: MINUTE_MS / 1000, rate: 100, requests: createProduct.requests });
-    const busy = ops(fProxy, t0);
-    result.at100 = { ...busy, perMinute: +(((busy.list + busy.get) * 60_000) / MINUTE_MS).toFixed(1), dollarsPerMonth: perMonth(busy, MINUTE_MS) };
-    console.error('100 writes/s', JSON.stringify(result.at100));
-
-    // Lag: a probe increment every 250 ms among the load's writes, each watched on the follower (every 20 ms) until
-    // it shows: from the writer's answer to the follower's first read that has it.
-    const lags: number[] = [];
-    const probes: Promise<void>[] = [];
-    const probe = async () => {
-      const w = await req(writer.url, 'POST', '/counters/probe/increment', { by: 1 });
-      const acked = performance.now();
-      const want = w.body.value as number;
-      for (;;) {
-        const r = await req(follower.url, 'GET', '/counters/probe');
-        if (r.status === 200 && r.body.value >= want) break;
-        await sleep(20);
-      }
-      lags.push(performance.now() - acked);
-    };
-    const ticker = setInterval(() => probes.push(probe()), 250);
-    await runLoad(writer.url, { connections: 16, durationS: LAG_S, rate: 1000, requests: createProduct.requests });
-    clearInterval(ticker);
-    await Promise.all(probes);
-    lags.sort((a, b) => a - b);
-    const q = (p: number) => Math.round(lags[Math.min(lags.length - 1, Math.floor(p * lags.length))]!);
-    result.lag = { samples: lags.length, p50: q(0.5), p99: q(0.99), max: Math.round(lags.at(-1)!) };
-    console.error('lag', JSON.stringify(result.lag));
-
-    // Settle before the reads: the follower has applied everything (a replicated write read back with its Bookmark
-    // from the copy), and the writer's Litestream has had time to checkpoint and compact after the burst.
-    const last = await req(writer.url, 'POST', '/counters/probe/increment', { by: 1 }, { Prefer: 'durability=replicated' });
-    for (;;) {
-      const r = await req(follower.url, 'GET', '/counters/probe', undefined, { Bookmark: last.headers.get('bookmark')! });
-      if (Number(r.headers.get('replica-position')) >= Number(last.headers.get('bookmark'))) break;
-    }
-    await sleep(10_000);
-
-    // Reads: the same fixed rate on each, CPU per read from /proc.
-    const reads: Record<string, unknown> = {};
-    for (const [name, s] of [['writer', writer], ['follower', follower]] as const) {
-      await runLoad(s.url, { connections: 32, durationS: 2, rate: READ_RATE, requests: getProduct.requests });
-      const c0 = cpuSeconds(s.proc.pid!);
-      const r = await runLoad(s.url, { connections: 32, durationS: 10, rate: READ_RATE, requests: getProduct.requests });
-      const cpu = cpuSeconds(s.proc.pid!) - c0;
-      reads[name] = { rps: Math.round(r.rps), non2xx: r.non2xx, p50: +r.latencyMs.p50.toFixed(2), p99: +r.latencyMs.p99.toFixed(2), usPerRead: +((1e6 * cpu) / r.responses).toFixed(1) };
-      console.error('reads', name, JSON.stringify(reads[name]));
-    }
-    result.reads = reads;
-    result.followerBucketWrites = ops(fProxy, 0).other;
-  } finally {
-    await follower.stop();
-    await writer.stop();
-    await killAll();
-    await gcs.stop();
-    await wProxy.close();
-    await fProxy.close();
-  }
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const out = path.join(ROOT, 'bench', 'results', `followers-${stamp}.json`);
-  fs.writeFileSync(out, JSON.stringify(result, null, 2));
-  type Ops = { list: number; get: number; dollarsPerMonth: number };
-  const i = result.idle as Ops;
-  const b = result.at100 as Ops;
-  const l = result.lag as Record<string, number>;
-  const r = result.reads as Record<string, Record<string, number>>;
-  console.log(
-    [
-      `| follower | GCS LIST / GET per minute | $ per month (ops) |`,
-      `|---|---|---|`,
-      `| idle | ${((i.list * 60_000) / MINUTE_MS).toFixed(1)} / ${((i.get * 60_000) / MINUTE_MS).toFixed(1)} | ${i.dollarsPerMonth} |`,
-      `| writer at 100 writes/s | ${((b.list * 60_000) / MINUTE_MS).toFixed(1)} / ${((b.get * 60_000) / MINUTE_MS).toFixed(1)} | ${b.dollarsPerMonth} |`,
-      '',
-      `Lag under 1,000 writes/s (local durability): p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.samples} probes).`,
-      '',
-      `| GET /products/{id} at ${READ_RATE}/s | req/s | p50 / p99 ms | CPU us/read |`,
-      `|---|---|---|---|`,
-      ...['writer', 'follower'].map((n) => `| ${n} | ${r[n]!.rps} | ${r[n]!.p50} / ${r[n]!.p99} | ${r[n]!.usPerRead} |`),
-      '',
-      `Raw: ${path.relative(ROOT, out)}`,
-    ].join('\n'),
-  );
-}
-
-await main();
+const result = await measureFollowers(st, (line) => console.error(line));
+const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const out = path.join(ROOT, 'bench', 'results', `followers-${stamp}.json`);
+fs.writeFileSync(out, JSON.stringify(result, null, 2));
+console.log([...followersMarkdown(result), '', `Raw: ${path.relative(ROOT, out)}`].join('\n'));

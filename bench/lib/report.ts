@@ -83,7 +83,15 @@ export function renderMarkdown(run: RunRecord, jsonFile: string): string {
       ['', 'ours', 'baseline', 'ours/baseline', 'note'],
       headlines(run.scenarios).map((h) => {
         const f = (v?: number) =>
-          h.unit === 'ms' ? (v === undefined ? '-' : `${ms(v)} ms`) : h.unit === 'ratio' ? (v === undefined ? '-' : `${num(v, 2)}x`) : num(v);
+          v === undefined
+            ? '-'
+            : h.unit === 'ms'
+              ? `${ms(v)} ms`
+              : h.unit === 'ratio'
+                ? `${num(v, 2)}x`
+                : h.unit === 'usd'
+                  ? `$${num(v, 2)}`
+                  : num(v);
         const r = ratio(h.ours, h.baseline);
         return [h.label, f(h.ours), f(h.baseline), r, h.note ?? ''];
       }),

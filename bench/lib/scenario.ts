@@ -51,8 +51,8 @@ export interface Headline {
   label: string;
   ours?: number;
   baseline?: number;
-  /** ratio: a dimensionless ratio, shown with two decimals and an x. */
-  unit: 'req/s' | 'ms' | 'count' | 'ratio';
+  /** ratio: a dimensionless ratio, shown with two decimals and an x; usd: dollars, two decimals. */
+  unit: 'req/s' | 'ms' | 'count' | 'ratio' | 'usd';
   note?: string;
 }
 

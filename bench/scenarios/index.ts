@@ -5,6 +5,7 @@ import { COMMON_SETTINGS, type CommonSettings, type Ctx, type Mode, type Scenari
 import { batchSweepScenario } from './batch-sweep.js';
 import { cpuScenario, cpuTargets } from './cpu.js';
 import { crudMixScenario } from './crud-mix.js';
+import { followersScenario } from './followers.js';
 import { FIXED_RATE_METHOD, fixedRateScenario, fixedRateTargets } from './fixed-rate.js';
 import { hammerScenario, hammerTargets } from './hammer.js';
 import { hotReadScenario } from './hot-read.js';
@@ -24,6 +25,7 @@ export const SCENARIOS: readonly Scenario[] = [
   readersScenario,
   wrkScenario,
   cpuScenario,
+  followersScenario,
 ];
 
 /** The suite's targets, each judged over the whole run (a throughput target also reads the wrk cross-check). */
