@@ -6,12 +6,11 @@
 //            the follower is read every 20 ms until it shows it: the time from the writer's answer to the follower's.
 //   reads    GET /products/{id} at a fixed rate on the writer and on a follower: CPU per read and p50/p99.
 // Used by the suite's `followers` scenario (scenarios/followers.ts) and by `npm run bench:followers` (../followers.ts).
-import fs from 'node:fs';
 import { LITESTREAM_BIN, startGcs } from '../../test/helpers/gcs.js';
 import { startLatencyProxy, type LatencyProxy } from '../../test/helpers/latency-proxy.js';
 import { killAll, req, startServer, type Running } from '../../test/helpers/server.js';
 import { runLoad } from './load.js';
-import { ticksPerSecond } from './server.js';
+import { procCpuSeconds } from './server.js';
 import { createProduct, getProduct } from './workloads.js';
 
 export interface FollowerSettings {
@@ -56,12 +55,6 @@ const CLASS_B = 0.0004 / 1000;
 const MONTH_MIN = 30 * 24 * 60;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
-}
 
 /** Operations a node's proxy forwarded since `since`: LISTs (GET .../o?...) and object GETs. */
 function ops(proxy: LatencyProxy, since: number): { list: number; get: number; other: number } {
@@ -152,9 +145,9 @@ export async function measureFollowers(st: FollowerSettings, progress: (line: st
     const reads = {} as FollowerResult['reads'];
     for (const [name, s] of [['writer', writer], ['follower', follower]] as const) {
       await runLoad(s.url, { connections: 32, durationS: 2, rate: st.readRate, requests: getProduct.requests });
-      const c0 = cpuSeconds(s.proc.pid!);
+      const c0 = procCpuSeconds(s.proc.pid!);
       const r = await runLoad(s.url, { connections: 32, durationS: st.readS, rate: st.readRate, requests: getProduct.requests });
-      const cpu = cpuSeconds(s.proc.pid!) - c0;
+      const cpu = procCpuSeconds(s.proc.pid!) - c0;
       reads[name] = { rps: Math.round(r.rps), non2xx: r.non2xx, p50: +r.latencyMs.p50.toFixed(2), p99: +r.latencyMs.p99.toFixed(2), usPerRead: +((1e6 * cpu) / r.responses).toFixed(1) };
       progress(`followers reads on the ${name}: ${JSON.stringify(reads[name])}`);
     }
