@@ -15,7 +15,8 @@ import { DurabilityGate } from './replication/durability-gate.js';
 import { FencedEgress } from './replication/egress.js';
 import { LitestreamSupervisor } from './replication/index.js';
 import { LeaseUnknownError, storageFromEnv, WriterLease, type AcquireResult, type LostReason } from './replication/lease.js';
-import { localIsCurrent, markLocalEpoch, ReplicaUnavailableError, txidHex } from './replication/restore.js';
+import { txidHex } from './replication/ltx.js';
+import { localIsCurrent, markLocalEpoch, ReplicaUnavailableError } from './replication/restore.js';
 import type { Config, ReplicationConfig } from './shared/config.js';
 import { Fence, monotonicMs } from './shared/fence.js';
 import { threadId } from './shared/thread-id.js';
@@ -191,7 +192,7 @@ export class Leadership {
     if (this.term !== term || !this.lease.held) throw new Error('the writer lease was lost during the final upload: not released');
     this.fence.revoke(); // drained, and nothing commits after the final upload
     this.endTerm('released');
-    const lastTxid = txid === null ? null : txidHex(txid);
+    const lastTxid = txid === null ? null : txidHex(BigInt(txid));
     await this.lease.release(lastTxid);
     m.leaseHeld.set(0);
     this.log.info({ epoch: this.fence.epoch, lastTxid }, 'writer lease released: the next instance may lead');

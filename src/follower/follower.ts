@@ -11,7 +11,7 @@ import { runLitestream, lastError } from '../replication/process-io.js';
 import type { FollowerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { followerSources, m } from '../shared/metrics.js';
-import { decodeLtx } from '../replication/ltx.js';
+import { decodeLtx, parseTxid, txidHex } from '../replication/ltx.js';
 import { ChainMismatch, checksumOfFile, PageApplier, prepareRestored } from './apply.js';
 import { ReplicaSource, type LtxObject } from './source.js';
 
@@ -131,7 +131,7 @@ export class Follower {
       this.log.warn({ recorded: side.checksum, found: checksum.toString(16) }, 'follower: the local copy does not match the record of its last apply (stopped mid-apply?): restoring');
       return false;
     }
-    this.txid = BigInt(`0x${side.txid}`);
+    this.txid = parseTxid(side.txid);
     this.applier = new PageApplier(this.dbPath, { checksum });
     return true;
   }
@@ -269,7 +269,7 @@ export class Follower {
 
   /** After every apply (the pages are synced by then): where to resume from, and the checksum to find there. */
   private record(): void {
-    const side: Sidecar = { replicaUrl: this.cfg.replicaUrl, txid: this.txid.toString(16).padStart(16, '0'), checksum: this.applier!.checksum.toString(16) };
+    const side: Sidecar = { replicaUrl: this.cfg.replicaUrl, txid: txidHex(this.txid), checksum: this.applier!.checksum.toString(16) };
     const tmp = `${this.sidecarPath}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(side));
     fs.renameSync(tmp, this.sidecarPath);

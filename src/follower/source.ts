@@ -4,7 +4,8 @@
 // per poll however long the replica's history is (Litestream's own `restore -f` also lists levels 1-9 on every
 // idle poll). docs/followers.md "Cost".
 import type { Bucket } from '@google-cloud/storage';
-import { storageFromEnv } from '../replication/lease.js';
+import { gsLocation, storageFromEnv } from '../replication/lease.js';
+import { parseTxid, txidHex } from '../replication/ltx.js';
 
 export interface LtxObject {
   name: string;
@@ -16,7 +17,6 @@ export interface LtxObject {
 export type GcsOp = 'list' | 'get';
 
 const NAME = /\/?(\d)\/([0-9a-f]{16})-([0-9a-f]{16})\.ltx$/;
-const hex16 = (n: bigint): string => n.toString(16).padStart(16, '0');
 
 export class ReplicaSource {
   private readonly bucket: Bucket;
@@ -29,16 +29,14 @@ export class ReplicaSource {
     /** Told about every operation sent to the bucket (metrics: what a follower costs). */
     private readonly onOp: (op: GcsOp) => void,
   ) {
-    const m = /^gs:\/\/([^/]+)\/?(.*)$/.exec(replicaUrl);
-    if (!m) throw new Error(`a follower needs a gs:// replica URL, not ${JSON.stringify(replicaUrl)}`);
-    const prefix = m[2]!.replace(/\/+$/, '');
-    this.bucket = storageFromEnv(process.env, timeoutMs).bucket(m[1]!);
+    const { bucket, prefix } = gsLocation(replicaUrl, 'a follower');
+    this.bucket = storageFromEnv(process.env, timeoutMs).bucket(bucket);
     this.l0 = `${prefix ? `${prefix}/` : ''}ltx/0/`;
   }
 
   /** Level-0 files whose first TXID is above `txid`, oldest first (one LIST per 1,000). */
   async after(txid: bigint): Promise<LtxObject[]> {
-    return this.list(`${this.l0}${hex16(txid + 1n)}`);
+    return this.list(`${this.l0}${txidHex(txid + 1n)}`);
   }
 
   /** Every level-0 file still in the bucket (Litestream keeps them ~5 minutes after compaction), oldest first. */
@@ -60,7 +58,7 @@ export class ReplicaSource {
       const [files, next] = await this.bucket.getFiles({ prefix: this.l0, startOffset, autoPaginate: false, maxResults: 1000, pageToken });
       for (const f of files) {
         const m = NAME.exec(f.name);
-        if (m) out.push({ name: f.name, min: BigInt(`0x${m[2]}`), max: BigInt(`0x${m[3]}`), size: Number(f.metadata.size ?? 0) });
+        if (m) out.push({ name: f.name, min: parseTxid(m[2]!), max: parseTxid(m[3]!), size: Number(f.metadata.size ?? 0) });
       }
       pageToken = (next as { pageToken?: string } | null)?.pageToken;
     } while (pageToken);

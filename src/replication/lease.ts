@@ -73,12 +73,17 @@ export function storageFromEnv(env: NodeJS.ProcessEnv = process.env, timeoutMs =
   }
 }
 
+/** `gs://bucket/a/b/` -> { bucket, prefix: 'a/b' }; `who` names what needs it in the error for any other URL. */
+export function gsLocation(replicaUrl: string, who: string): { bucket: string; prefix: string } {
+  const m = /^gs:\/\/([^/]+)\/?(.*)$/.exec(replicaUrl);
+  if (!m) throw new Error(`${who} needs a gs:// replica URL, not ${JSON.stringify(replicaUrl)}`);
+  return { bucket: m[1]!, prefix: m[2]!.replace(/\/+$/, '') };
+}
+
 /** `gs://bucket/a/b` -> { bucket, object: 'a/b/lease.json' }. */
 export function leaseLocation(replicaUrl: string): { bucket: string; object: string } {
-  const m = /^gs:\/\/([^/]+)\/?(.*)$/.exec(replicaUrl);
-  if (!m) throw new Error(`the writer lease needs a gs:// replica URL, not ${JSON.stringify(replicaUrl)}`);
-  const prefix = m[2]!.replace(/\/+$/, '');
-  return { bucket: m[1]!, object: prefix ? `${prefix}/lease.json` : 'lease.json' };
+  const { bucket, prefix } = gsLocation(replicaUrl, 'the writer lease');
+  return { bucket, object: prefix ? `${prefix}/lease.json` : 'lease.json' };
 }
 
 function classify(err: unknown, what: string): Error {

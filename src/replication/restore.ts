@@ -19,6 +19,7 @@ import path from 'node:path';
 import type { ReplicationConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { lastError, runLitestream } from './process-io.js';
+import { txidHex } from './ltx.js';
 import { stampOf, type FileStamp } from './resume-point.js';
 
 export type RestoreOutcome =
@@ -28,11 +29,6 @@ export type RestoreOutcome =
 
 export class ReplicaUnavailableError extends Error {
   override name = 'ReplicaUnavailableError';
-}
-
-/** Litestream TXIDs are 16 hex digits in its file names, flags and JSON. */
-export function txidHex(n: number): string {
-  return n.toString(16).padStart(16, '0');
 }
 
 export interface PrepareOptions {
@@ -152,7 +148,7 @@ export async function replicaL0MaxTxid(cfg: ReplicationConfig, env: NodeJS.Proce
       const v = BigInt(`0x${f.max_txid}`);
       if (max === null || v > max) max = v;
     }
-    return max === null ? null : max.toString(16).padStart(16, '0');
+    return max === null ? null : txidHex(max);
   } catch {
     return null;
   }
