@@ -7,11 +7,11 @@
 // over restores again, in place. Never writes to the bucket.
 import fs from 'node:fs';
 import path from 'node:path';
-import { runLitestream, lastError } from '../replication/process-io.js';
 import type { FollowerConfig } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { followerSources, m } from '../shared/metrics.js';
 import { decodeLtx, parseTxid, txidHex } from '../replication/ltx.js';
+import { ReplicaUnavailableError, restoreReplica } from '../replication/restore.js';
 import { ChainMismatch, checksumOfFile, PageApplier, prepareRestored } from './apply.js';
 import { ReplicaSource, type LtxObject } from './source.js';
 
@@ -27,10 +27,6 @@ interface Waiter {
   since: number;
   resolve: (reached: boolean) => void;
   timer: NodeJS.Timeout;
-}
-
-export class FollowerStartError extends Error {
-  override name = 'FollowerStartError';
 }
 
 /** How often, at most, a read waiting for a Bookmark makes the follower poll ahead of its schedule. */
@@ -141,13 +137,9 @@ export class Follower {
     const t0 = performance.now();
     const tmp = `${this.dbPath}.restoring`;
     for (const f of [tmp, `${tmp}.tmp`]) fs.rmSync(f, { force: true });
-    const r = await runLitestream(this.cfg.bin, ['restore', '-json', '-integrity-check', 'quick', '-o', tmp, this.cfg.replicaUrl], process.env, this.cfg.restoreTimeoutMs, this.log);
-    if (r.timedOut || r.code !== 0 || !fs.existsSync(tmp)) {
-      fs.rmSync(`${tmp}.tmp`, { force: true });
-      const reason = r.timedOut ? `did not finish within ${this.cfg.restoreTimeoutMs} ms (LITESTREAM_RESTORE_TIMEOUT_MS)` : lastError(r.stderr || r.stdout);
-      throw new FollowerStartError(`restore of ${this.cfg.replicaUrl} failed: ${reason}`);
-    }
-    const txid = BigInt(`0x${(JSON.parse(r.stdout) as { txid: string }).txid}`);
+    const hex = await restoreReplica(this.cfg, this.cfg.replicaUrl, tmp, process.env, this.log);
+    if (hex === null) throw new ReplicaUnavailableError(`restore of ${this.cfg.replicaUrl}: litestream did not say which TXID it restored to`);
+    const txid = parseTxid(hex);
     const checksum = prepareRestored(tmp);
     if (this.applier) {
       this.applier.replaceFrom(tmp, checksum);

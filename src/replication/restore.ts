@@ -109,20 +109,7 @@ export async function prepareDatabase(
   if (hasLocal) setAside(dbPath, log);
   log.info({ replicaUrl: url, txid: parsed.max_txid, files, bytes }, 'restoring the database from the replica');
 
-  // No -if-replica-exists here: a replica that was there a moment ago and is gone now is an error, not a fresh start.
-  const r = await runLitestream(cfg.bin, ['restore', '-json', '-integrity-check', 'quick', '-o', dbPath, url], env, cfg.restoreTimeoutMs, log);
-  if (r.timedOut || r.code !== 0 || !fs.existsSync(dbPath)) {
-    // Litestream writes <db>.tmp and renames it at the end; a killed restore leaves only the .tmp behind.
-    fs.rmSync(`${dbPath}.tmp`, { force: true });
-    const why = r.timedOut ? `did not finish within ${cfg.restoreTimeoutMs} ms (LITESTREAM_RESTORE_TIMEOUT_MS)` : lastError(r.stderr || r.stdout);
-    throw new ReplicaUnavailableError(`restore from ${url} failed: ${why}`);
-  }
-  let txid = parsed.max_txid ?? '';
-  try {
-    txid = (JSON.parse(r.stdout) as { txid?: string }).txid ?? txid;
-  } catch {
-    // the plan's txid stands
-  }
+  const txid = (await restoreReplica(cfg, url, dbPath, env, log)) ?? parsed.max_txid ?? '';
   if (opts.atLeastTxid && parseInt(txid || '0', 16) < parseInt(opts.atLeastTxid, 16)) {
     fs.rmSync(dbPath, { force: true });
     throw new ReplicaUnavailableError(`the restore ended at TXID ${txid}, before ${opts.atLeastTxid} where the previous writer released it: refusing to write from behind`);
@@ -131,6 +118,33 @@ export async function prepareDatabase(
   const stamp = stampOf(dbPath);
   log.info({ replicaUrl: url, txid, files, bytes, ms: ms() }, 'database restored from the replica');
   return { action: 'restored', ms: ms(), txid, files, bytes, stamp };
+}
+
+/**
+ * `litestream restore` of the whole replica into `outPath` (the writer's cold start, a follower's copy), under
+ * LITESTREAM_RESTORE_TIMEOUT_MS. Returns the TXID it restored to (hex; null if its output did not say), or throws
+ * ReplicaUnavailableError with Litestream's reason. No -if-replica-exists: a replica that was there a moment ago and
+ * is gone now is an error, not a fresh start.
+ */
+export async function restoreReplica(
+  cfg: Pick<ReplicationConfig, 'bin' | 'restoreTimeoutMs'>,
+  url: string,
+  outPath: string,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+): Promise<string | null> {
+  const r = await runLitestream(cfg.bin, ['restore', '-json', '-integrity-check', 'quick', '-o', outPath, url], env, cfg.restoreTimeoutMs, log);
+  if (r.timedOut || r.code !== 0 || !fs.existsSync(outPath)) {
+    // Litestream writes <db>.tmp and renames it at the end; a killed restore leaves only the .tmp behind.
+    fs.rmSync(`${outPath}.tmp`, { force: true });
+    const why = r.timedOut ? `did not finish within ${cfg.restoreTimeoutMs} ms (LITESTREAM_RESTORE_TIMEOUT_MS)` : lastError(r.stderr || r.stdout);
+    throw new ReplicaUnavailableError(`restore from ${url} failed: ${why}`);
+  }
+  try {
+    return (JSON.parse(r.stdout) as { txid?: string }).txid ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /**
