@@ -82,13 +82,7 @@ export async function start(config: Config, log: Logger, onFatal: (reason: strin
   let shutdownPromise: Promise<string[]> | null = null;
   const shutdown = async (reason: string): Promise<string[]> => {
     const failed: string[] = [];
-    const step = async (name: string, run: () => Promise<unknown>) => {
-      try {
-        await run();
-      } catch (err) {
-        failed.push(`${name}: ${(err as Error).message}`);
-      }
-    };
+    const step = shutdownStep(failed);
     const t0 = performance.now();
     const term = currentTerm();
     log.info({ reason, inFlight: http.inFlight, writeQueue: term?.writer.depth ?? 0, role: state.role }, 'draining');
@@ -169,26 +163,30 @@ async function startFollower(config: Config, cfg: FollowerConfig, log: Logger, h
   let shutdownPromise: Promise<string[]> | null = null;
   const shutdown = async (reason: string): Promise<string[]> => {
     const failed: string[] = [];
+    const step = shutdownStep(failed);
     const t0 = performance.now();
     log.info({ reason, inFlight: http.inFlight, role: 'follower' }, 'draining');
     clearInterval(lagTimer);
     state.startDraining();
     http.stopAccepting();
     await http.drained();
-    for (const [name, run] of [
-      ['close readers', () => readers.close()],
-      ['stop following', () => follower.stop()],
-      ['close writer connections', () => forwarder.close()],
-    ] as const) {
-      try {
-        await run();
-      } catch (err) {
-        failed.push(`${name}: ${(err as Error).message}`);
-      }
-    }
+    await step('close readers', () => readers.close());
+    await step('stop following', () => follower.stop());
+    await step('close writer connections', () => forwarder.close());
     http.close();
     log.info({ ms: Math.round(performance.now() - t0), failed }, 'shutdown complete');
     return failed;
   };
   return { port, sqliteVersion: null, shutdown: (reason) => (shutdownPromise ??= shutdown(reason)) };
+}
+
+/** A shutdown step: run it, and if it fails, record `name: why` in `failed` and go on with the next one. */
+function shutdownStep(failed: string[]): (name: string, run: () => Promise<unknown>) => Promise<void> {
+  return async (name, run) => {
+    try {
+      await run();
+    } catch (err) {
+      failed.push(`${name}: ${(err as Error).message}`);
+    }
+  };
 }

@@ -52,11 +52,11 @@ export interface ExchangeHooks {
  * can be logged and echoed as is); otherwise one is generated.
  */
 const REQUEST_ID = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
-/** Headers of a forwarded answer that this server writes itself (framing, its own per-reply headers). */
-const NOT_FORWARDED = new Set([
-  'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', 'x-request-id', 'x-content-type-options',
-  'uwebsockets', 'replica-position', 'replica-age-ms',
-]);
+/**
+ * Headers of a forwarded answer that this server writes itself on every reply (uWS: Date, uWebSockets). The framing
+ * and hop-by-hop ones never get here: the forwarder drops them (src/follower/forward.ts, NOT_RETURNED).
+ */
+const NOT_FORWARDED = new Set(['date', 'x-request-id', 'x-content-type-options', 'uwebsockets', 'replica-position', 'replica-age-ms']);
 
 /** Methods are logged as sent when they look like one; anything else is logged as OTHER. */
 const METHOD = /^[A-Z]{1,16}$/;
@@ -173,8 +173,7 @@ export class Exchange {
 
   /**
    * Replies with what the writer answered a forwarded request: its status, body and headers as they are, except the
-   * framing ones (uWS writes its own) and the ones every reply of ours carries (X-Request-Id is passed through, so
-   * it is the same id).
+   * ones every reply of ours carries (X-Request-Id is passed through, so it is the same id).
    */
   forwarded(r: ForwardResponse): void {
     let contentType = 'application/json';

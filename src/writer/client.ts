@@ -83,8 +83,6 @@ export class WriterClient {
    */
   storageFull = false;
   onStorageFull: (full: boolean) => void = () => {};
-  /** The replica position of the writer's last committed transaction. */
-  position = 0;
 
   constructor(
     private readonly config: Config,
@@ -116,7 +114,6 @@ export class WriterClient {
             break;
           case 'heartbeat':
             m.writerHeartbeats.inc();
-            this.position = msg.position;
             m.replicaPosition.set(msg.position);
             break;
           case 'ready':
@@ -231,7 +228,8 @@ export class WriterClient {
     if (msg.busyRetries > 0) m.busyRetries.inc(msg.busyRetries);
     if (msg.fellBack) m.writerFallbacks.inc();
     const position = msg.position;
-    if (position > this.position) m.replicaPosition.set((this.position = position));
+    // 0: nothing committed (a failed batch), or no position kept (no replica).
+    if (position > 0) m.replicaPosition.set(position);
     // Step 1 done: committed. Step 2: acknowledge, at once for local writes and failures (nothing to make
     // durable), through the gate for successful replicated ones.
     let failed = 0;
