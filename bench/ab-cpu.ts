@@ -43,7 +43,7 @@ const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const WORKLOADS: Record<string, Workload> = { create: createProduct, increment: increment('ab'), read: getProduct };
 const workloads = values.workloads.split(',').map((w) => [w, WORKLOADS[w]!] as const);
-const envOf = (list: string[]) => Object.fromEntries(list.map((kv) => kv.split('=') as [string, string]));
+const envOf = (list: string[]) => Object.fromEntries(list.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string]));
 const extraEnv = envOf(values.env);
 
 const dir = tempDir('sqlite-ab-');

@@ -95,16 +95,17 @@ export class RingReader extends RingBase {
   }
 
   /**
-   * Resolves once the ring may hold a record (at once if it does). The producer notifies only while SLEEPING is
-   * set, and SEQ is read before the ring is checked again, so a record written in between is never slept through.
+   * Blocks this thread until the ring may hold a record (at once if it does) or `ms` pass; false when it timed out.
+   * A blocking wait is one futex: Atomics.waitAsync would add a task posted to this thread's event loop and an
+   * eventfd wake-up on both sides for every batch. The producer notifies only while SLEEPING is set, and SEQ is
+   * read before the ring is checked again, so a record written in between is never slept through.
    */
-  async wait(): Promise<void> {
+  waitSync(ms: number): boolean {
     const seq = Atomics.load(this.ctrl, SEQ);
     Atomics.store(this.ctrl, SLEEPING, 1);
-    if (Atomics.load(this.ctrl, HEAD) === this.ctrl[TAIL]) {
-      const r = Atomics.waitAsync(this.ctrl, SEQ, seq);
-      if (r.async) await r.value;
-    }
+    let woke = true;
+    if (Atomics.load(this.ctrl, HEAD) === this.ctrl[TAIL]) woke = Atomics.wait(this.ctrl, SEQ, seq, ms) !== 'timed-out';
     Atomics.store(this.ctrl, SLEEPING, 0);
+    return woke;
   }
 }
