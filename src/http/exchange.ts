@@ -1,34 +1,28 @@
 // One request/response exchange on uWS, and the three rules every handler follows, kept in one place:
 // onAborted is registered before anything async, an aborted or finished response is never touched again,
 // and every reply after the handler returned happens inside res.cork().
-import { randomBytes } from 'node:crypto';
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+// Imported rather than read off globalThis, where Node defines it as a lazy getter (a slow global load per use).
+import { performance } from 'node:perf_hooks';
+import type { HttpResponse } from 'uWebSockets.js';
 import type { AccessEntry } from './access-log.js';
 import { AppError, toAppError } from '../shared/errors.js';
 import { observeRequest } from './request-metrics.js';
+import { statusLine } from './status.js';
 import { Linger, lingerEnabled, type LingerBounds, type LingerEnd } from './linger.js';
-import { invalidUtf8At } from './utf8.js';
-import type { ForwardRequest, ForwardResponse } from '../follower/forward.js';
+import type { ForwardRequest } from '../follower/forward.js';
 
-const STATUS: Record<number, string> = {
-  200: '200 OK',
-  201: '201 Created',
-  204: '204 No Content',
-  400: '400 Bad Request',
-  401: '401 Unauthorized',
-  404: '404 Not Found',
-  405: '405 Method Not Allowed',
-  409: '409 Conflict',
-  413: '413 Payload Too Large',
-  415: '415 Unsupported Media Type',
-  422: '422 Unprocessable Content',
-  431: '431 Request Header Fields Too Large',
-  500: '500 Internal Server Error',
-  501: '501 Not Implemented',
-  503: '503 Service Unavailable',
-  504: '504 Gateway Timeout',
-  507: '507 Insufficient Storage',
+/**
+ * Header names and values every reply writes, as bytes: uWS.js copies a string argument into a temporary UTF-8
+ * buffer on every call and takes bytes as they are (writeHeader: ~100 ns a call saved, measured).
+ */
+const H = {
+  XRequestId: Buffer.from('X-Request-Id'),
+  ContentType: Buffer.from('Content-Type'),
+  applicationJson: Buffer.from('application/json'),
+  XContentTypeOptions: Buffer.from('X-Content-Type-Options'),
+  nosniff: Buffer.from('nosniff'),
 };
+
 
 export interface ExchangeHooks {
   /** True while the server drains: replies then close their connection. */
@@ -45,40 +39,6 @@ export interface ExchangeHooks {
   /** Connections answered while their request body still arrives, discarding it before they close (linger.ts). */
   readonly lingering: Set<Exchange>;
   readonly linger: LingerBounds;
-}
-
-/**
- * A client's X-Request-Id is kept if it is 1..128 printable ASCII characters other than `"` and `\\` (so it
- * can be logged and echoed as is); otherwise one is generated.
- */
-const REQUEST_ID = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
-/**
- * Headers of a forwarded answer that this server writes itself on every reply (uWS: Date, uWebSockets). The framing
- * and hop-by-hop ones never get here: the forwarder drops them (src/follower/forward.ts, NOT_RETURNED).
- */
-const NOT_FORWARDED = new Set(['date', 'x-request-id', 'x-content-type-options', 'uwebsockets', 'replica-position', 'replica-age-ms']);
-
-/** Methods are logged as sent when they look like one; anything else is logged as OTHER. */
-const METHOD = /^[A-Z]{1,16}$/;
-
-export function requestMethod(req: HttpRequest): string {
-  const m = req.getMethod().toUpperCase();
-  return METHOD.test(m) ? m : 'OTHER';
-}
-
-/** Generated ids: a random per-process prefix and a counter, unique without a UUID's cost per request. */
-const idPrefix = randomBytes(6).toString('hex');
-let idCounter = 0;
-
-/** Whether the request announces a body (uWS delivers it through onData after the handler ran). */
-export function expectsBody(req: HttpRequest): boolean {
-  const length = req.getHeader('content-length');
-  return (length !== '' && length !== '0') || req.getHeader('transfer-encoding') !== '';
-}
-
-export function requestId(req: HttpRequest): string {
-  const given = req.getHeader('x-request-id');
-  return given !== '' && REQUEST_ID.test(given) ? given : `${idPrefix}-${(++idCounter).toString(36)}`;
 }
 
 export class Exchange {
@@ -171,24 +131,9 @@ export class Exchange {
     this.send(status, text, 'application/json', headers, false);
   }
 
-  /**
-   * Replies with what the writer answered a forwarded request: its status, body and headers as they are, except the
-   * ones every reply of ours carries (X-Request-Id is passed through, so it is the same id).
-   */
-  forwarded(r: ForwardResponse): void {
-    let contentType = 'application/json';
-    const headers: Record<string, string> = {};
-    for (const [k, v] of r.headers) {
-      const name = k.toLowerCase();
-      if (name === 'content-type') contentType = v;
-      else if (!NOT_FORWARDED.has(name)) headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
-    }
-    this.send(r.status, r.body.toString('utf8'), contentType, headers, false);
-  }
-
-  /** Replies with a non-JSON body (e.g. Prometheus text). */
-  text(status: number, contentType: string, body: string): void {
-    this.send(status, body, contentType, undefined, false);
+  /** Replies with a body of another type (Prometheus text, a forwarded answer as the writer sent it). */
+  text(status: number, contentType: string, body: string, headers?: Readonly<Record<string, string>>): void {
+    this.send(status, body, contentType, headers, false);
   }
 
   error(err: unknown): void {
@@ -272,13 +217,13 @@ export class Exchange {
   private writeHead(status: number, text: string, contentType: string, headers: Readonly<Record<string, string>> | undefined): void {
     const res = this.res;
     // uWS writes `200 OK` itself when no status was written.
-    if (status !== 200) res.writeStatus(STATUS[status] ?? `${status} Status`);
-    res.writeHeader('X-Request-Id', this.id);
+    if (status !== 200) res.writeStatus(statusLine(status));
+    res.writeHeader(H.XRequestId, this.id);
     if (headers) for (const k in headers) if (k !== 'Connection') res.writeHeader(k, headers[k]!);
     this.hooks.responseHeaders?.(res);
     if (text.length > 0) {
-      res.writeHeader('Content-Type', contentType);
-      res.writeHeader('X-Content-Type-Options', 'nosniff');
+      res.writeHeader(H.ContentType, contentType === 'application/json' ? H.applicationJson : contentType);
+      res.writeHeader(H.XContentTypeOptions, H.nosniff);
     }
   }
 
@@ -350,57 +295,5 @@ export class Exchange {
     observeRequest(this.route, status, ms / 1000);
     // Never the body: only what identifies the request and its outcome.
     this.hooks.accessLog?.({ reqId: this.id, method: this.method, route: this.route, status, ms: Math.round(ms * 1000) / 1000 });
-  }
-}
-
-/**
- * Reads the whole body (at most `max` bytes) and hands it to `cb` as bytes (decoded by parseJson, which refuses
- * malformed UTF-8). The buffer may be uWS's own, valid only while `cb` runs: `cb` must not keep it.
- * Past the cap it answers 413 at once, then reads and drops the rest of the body before it closes (linger.ts).
- */
-export function readBody(ex: Exchange, req: HttpRequest, max: number, cb: (body: Buffer) => void): void {
-  const declared = req.getHeader('content-length');
-  if (declared !== '' && Number(declared) > max) {
-    ex.error(tooLarge(max));
-    return;
-  }
-  ex.goAsync();
-  let chunks: Buffer[] | null = null;
-  let size = 0;
-  // Once the exchange is answered (413 here, or a timeout) the rest of the body no longer comes here.
-  ex.onBody((ab, isLast) => {
-    size += ab.byteLength;
-    if (size > max) {
-      ex.error(tooLarge(max));
-      return;
-    }
-    if (isLast && chunks === null) {
-      // Single chunk: decode straight from uWS's buffer, valid only during this callback.
-      cb(Buffer.from(ab));
-      return;
-    }
-    (chunks ??= []).push(Buffer.from(new Uint8Array(ab)));
-    if (isLast) cb(Buffer.concat(chunks, size));
-  });
-}
-
-function tooLarge(max: number): AppError {
-  return new AppError('payload_too_large', `request body exceeds ${max} bytes`);
-}
-
-/**
- * Parses a JSON body; an empty body is `empty` when given, else invalid. The bytes must be well-formed UTF-8:
- * decoding them as is would store U+FFFD in place of what the client sent (a Latin-1 byte, a CESU-8 surrogate,
- * an overlong form), so they are refused with the offset of the first bad byte.
- */
-export function parseJson(bytes: Buffer, empty?: unknown): unknown {
-  if (bytes.length === 0 && empty !== undefined) return empty;
-  const bad = invalidUtf8At(bytes);
-  if (bad >= 0) throw new AppError('invalid_json', `request body is not valid UTF-8 (byte offset ${bad})`);
-  const text = bytes.toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new AppError('invalid_json', text.length === 0 ? 'request body is empty; a JSON object is required' : undefined);
   }
 }

@@ -4,11 +4,12 @@
 // which replica position the copy holds and how long ago it was confirmed current.
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Follower } from '../follower/follower.js';
-import type { ForwardRequest, WriterForwarder } from '../follower/forward.js';
+import type { ForwardRequest, ForwardResponse, WriterForwarder } from '../follower/forward.js';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { m } from '../shared/metrics.js';
-import { readBody, type Exchange } from './exchange.js';
+import { readBody } from './body.js';
+import type { Exchange } from './exchange.js';
 
 export interface FollowerEdge {
   follower: Follower;
@@ -35,10 +36,31 @@ function capture(ex: Exchange, req: HttpRequest, method: string): ForwardRequest
   return { method, pathAndQuery: query ? `${req.getUrl()}?${query}` : req.getUrl(), headers, body: null };
 }
 
+/**
+ * Headers of a forwarded answer that this server writes itself on every reply (uWS: Date, uWebSockets). The framing
+ * and hop-by-hop ones never get here: the forwarder drops them (src/follower/forward.ts, NOT_RETURNED).
+ */
+const NOT_FORWARDED = new Set(['date', 'x-request-id', 'x-content-type-options', 'uwebsockets', 'replica-position', 'replica-age-ms']);
+
+/**
+ * Replies with what the writer answered: its status, body and headers as they are, except the ones every reply of
+ * ours carries (X-Request-Id is passed through, so it is the same id).
+ */
+function replyForwarded(ex: Exchange, r: ForwardResponse): void {
+  let contentType = 'application/json';
+  const headers: Record<string, string> = {};
+  for (const [k, v] of r.headers) {
+    const name = k.toLowerCase();
+    if (name === 'content-type') contentType = v;
+    else if (!NOT_FORWARDED.has(name)) headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
+  }
+  ex.text(r.status, contentType, r.body.toString('utf8'), headers);
+}
+
 function forward(edge: FollowerEdge, ex: Exchange, request: ForwardRequest): void {
   ex.goAsync();
   edge.forwarder.forward(request).then(
-    (r) => ex.forwarded(r),
+    (r) => replyForwarded(ex, r),
     (err: AppError) => {
       // The cause (addresses, socket errors) is for the log only; the client gets the code and its details.
       edge.log.warn({ code: err.code, cause: (err.cause as Error | undefined)?.message, requestId: ex.id, method: request.method }, 'follower: forwarding to the writer failed');

@@ -3,7 +3,8 @@
 // everything is registered, 405 with Allow for known paths and 404 for the rest.
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { AppError, shuttingDown } from '../../shared/errors.js';
-import { Exchange, expectsBody, requestId, requestMethod, type ExchangeHooks } from '../exchange.js';
+import { Exchange, type ExchangeHooks } from '../exchange.js';
+import { expectsBody, requestId, requestMethod } from '../request.js';
 import { checkHead } from '../head-check.js';
 import { forwardWrite, pendingRead, type FollowerEdge } from '../follower.js';
 import { keyScanEnd } from '../idempotency.js';
