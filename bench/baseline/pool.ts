@@ -5,7 +5,7 @@ import client from 'prom-client';
 import type { Config } from '../../src/shared/config.js';
 import { AppError } from '../../src/shared/errors.js';
 import { m, registry } from '../../src/shared/metrics.js';
-import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../src/shared/protocol.js';
+import type { ReadOp, ReadResult, WriteAnswer, WriteOp } from '../../src/shared/protocol.js';
 import type { Job, JobDone } from './protocol.js';
 
 /** Requests that finally failed with SQLITE_BUSY after every retry (sqlite_busy_retries_total counts each BUSY met). */
@@ -44,8 +44,8 @@ export class DbThreads {
     await Promise.all(this.slots.map((s) => this.send(s, { kind: 'read', op: { q: 'counter', name: '_' } })));
   }
 
-  write(op: WriteOp): Promise<WriteResult> {
-    return this.send(this.pick(), { kind: 'write', op }) as Promise<WriteResult>;
+  write(op: WriteOp): Promise<WriteAnswer> {
+    return this.send(this.pick(), { kind: 'write', op }) as Promise<WriteAnswer>;
   }
 
   read(op: ReadOp): Promise<ReadResult> {

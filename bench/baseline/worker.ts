@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../../src/shared/config.js';
 import { openWriter } from '../../src/shared/db/open.js';
 import { AppError, isBusy, toAppError } from '../../src/shared/errors.js';
-import type { WriteOp } from '../../src/shared/protocol.js';
+import type { WriteAnswer, WriteOp } from '../../src/shared/protocol.js';
 import { prepareQueries } from '../../src/readers/queries.js';
 import { prepareCommands } from '../../src/writer/commands.js';
 import type { Job, JobDone } from './protocol.js';
@@ -18,7 +18,12 @@ const exec = prepareCommands(db);
 const read = prepareQueries(db);
 // BEGIN IMMEDIATE: the write lock is taken up front and waited for by busy_timeout, so a transaction never
 // fails half-way on a read-to-write upgrade (the usual cause of "database is locked" with plain BEGIN).
-const write = db.transaction((op: WriteOp) => exec(op, new Date().toISOString()));
+const transaction = db.transaction((op: WriteOp) => exec(op, new Date().toISOString()));
+/** The answer as the server's writer hands it to the HTTP layer: the body as UTF-8 bytes. */
+const write = (op: WriteOp): WriteAnswer => {
+  const r = transaction.immediate(op);
+  return { body: r.body === null ? null : Buffer.from(r.body), id: r.id, position: 0 };
+};
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const sleep = (ms: number) => Atomics.wait(sleeper, 0, 0, ms);
@@ -27,7 +32,7 @@ function run(job: Job): JobDone {
   let busy = 0;
   for (;;) {
     try {
-      const ok = job.kind === 'write' ? write.immediate(job.op) : read(job.op);
+      const ok = job.kind === 'write' ? write(job.op) : read(job.op);
       return { id: job.id, ok, busy };
     } catch (err) {
       if (isBusy(err)) {

@@ -7,6 +7,7 @@ import type { Logger } from '../shared/log.js';
 import { m } from '../shared/metrics.js';
 import type { WriterClient } from '../writer/client.js';
 import type { DataFileOutcome } from '../shared/data-file-format.js';
+import { answerJson } from '../shared/protocol.js';
 import { loadDataFile } from './load.js';
 
 export interface DataFileWatcherOptions {
@@ -101,7 +102,7 @@ export class DataFileWatcher {
     let outcome: DataFileOutcome;
     try {
       const r = await writer.submit({ op: 'applyDataFile', hash, counters, products });
-      outcome = JSON.parse(r.body!) as DataFileOutcome;
+      outcome = answerJson(r.body!) as DataFileOutcome;
     } catch (err) {
       const e = err instanceof AppError ? err : new AppError('internal');
       const fields = { path: file, hash: hash.slice(0, 12), code: e.code, reason: e.message };

@@ -54,7 +54,7 @@ function replyForwarded(ex: Exchange, r: ForwardResponse): void {
     if (name === 'content-type') contentType = v;
     else if (!NOT_FORWARDED.has(name)) headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
   }
-  ex.text(r.status, contentType, r.body.toString('utf8'), headers);
+  ex.text(r.status, contentType, r.body, headers);
 }
 
 function forward(edge: FollowerEdge, ex: Exchange, request: ForwardRequest): void {

@@ -4,6 +4,7 @@
 // its commands fails is that pass rolled back and the batch run again with a SAVEPOINT per command (careful).
 // After a fallback the next CAREFUL_AFTER_FAILURE batches run carefully at once, so a workload that keeps failing
 // does not pay for every batch twice. Measured: bench/ANALYSIS.md "CPU per request".
+import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import { isBusy, toAppError } from '../shared/errors.js';
 import type { WriteOp, WriteResult } from '../shared/protocol.js';

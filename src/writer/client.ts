@@ -6,10 +6,11 @@
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { Config } from '../shared/config.js';
 import type { Durability } from '../shared/domain.js';
-import { AppError, shuttingDown } from '../shared/errors.js';
+import { AppError, shuttingDown, type WireError } from '../shared/errors.js';
 import type { Fence } from '../shared/fence.js';
 import { depthSources, m, writerStats } from '../shared/metrics.js';
 import {
+  answerJson,
   encodeOp,
   ON_PORT,
   packTransient,
@@ -19,8 +20,8 @@ import {
   type ToWriter,
   type WireOp,
   type WriteBatchMsg,
+  type WriteAnswer,
   type WriteOp,
-  type WriteResult,
   type WriterReadyMsg,
 } from '../shared/protocol.js';
 import { createRing, RingWriter } from '../shared/ring.js';
@@ -47,7 +48,7 @@ type Life =
   | { s: 'dead'; reason: string };
 
 /** Called once per write: with its result, or with why it failed. */
-export type WriteDone = (err: AppError | null, r: WriteResult | null) => void;
+export type WriteDone = (err: AppError | null, r: WriteAnswer | null) => void;
 
 interface Pending {
   done: WriteDone;
@@ -108,10 +109,11 @@ export class WriterClient {
       };
       const onMessage = (bytes: Uint8Array) => {
         const msg = unpack<FromWriter>(bytes);
+        if (Array.isArray(msg)) {
+          this.onCommitted(msg);
+          return;
+        }
         switch (msg.t) {
-          case 'committed':
-            this.onCommitted(msg);
-            break;
           case 'heartbeat':
             m.writerHeartbeats.inc();
             m.replicaPosition.set(msg.position);
@@ -148,7 +150,7 @@ export class WriterClient {
   }
 
   /** `submitWith` as a promise (for callers off the request path). */
-  submit(op: WriteOp, opts: { durability?: Durability } = {}): Promise<WriteResult> {
+  submit(op: WriteOp, opts: { durability?: Durability } = {}): Promise<WriteAnswer> {
     return new Promise((resolve, reject) => this.submitWith(op, opts.durability ?? 'local', (err, r) => (err ? reject(err) : resolve(r!))));
   }
 
@@ -218,23 +220,21 @@ export class WriterClient {
     if (i > 0) this.backlog.splice(0, i);
   }
 
-  private onCommitted(msg: CommittedMsg): void {
+  private onCommitted([, results, commitMs, busyRetries, fellBack, position]: CommittedMsg): void {
     if (this.backlog.length > 0) this.sendBacklog();
-    const results = msg.results;
     const n = results.length / 2;
     writerStats.batches++;
     writerStats.batchSize.observe(n);
-    writerStats.commitSeconds.observe(msg.commitMs / 1000);
-    if (msg.busyRetries > 0) m.busyRetries.inc(msg.busyRetries);
-    if (msg.fellBack) m.writerFallbacks.inc();
-    const position = msg.position;
+    writerStats.commitSeconds.observe(commitMs / 1000);
+    if (busyRetries > 0) m.busyRetries.inc(busyRetries);
+    if (fellBack) m.writerFallbacks.inc();
     // 0: nothing committed (a failed batch), or no position kept (no replica).
     if (position > 0) m.replicaPosition.set(position);
     // Step 1 done: committed. Step 2: acknowledge, at once for local writes and failures (nothing to make
     // durable), through the gate for successful replicated ones.
     let failed = 0;
     let full = 0;
-    let gated: { p: Pending; r: WriteResult }[] | null = null;
+    let gated: { p: Pending; r: WriteAnswer }[] | null = null;
     const fifo = this.fifo;
     const base = this.fifoHead;
     // The writer answers in the order sent; a message that answers more than is outstanding is a bug there, and
@@ -254,15 +254,15 @@ export class WriterClient {
     for (let i = 0; i < n; i++) {
       const p = fifo[base + i]!;
       // encodeOutcomes(): [body, id] or [error, null].
-      const a = results[2 * i]!;
-      if (a !== null && typeof a === 'object') {
+      const a = results[2 * i] as Uint8Array | WireError | null;
+      if (a !== null && !(a instanceof Uint8Array)) {
         failed++;
         if (a.code === 'insufficient_storage') full++;
         p.done(AppError.fromWire(a), null);
         continue;
       }
       const id = results[2 * i + 1];
-      const r: WriteResult = id === null ? { body: a as string | null, position } : { body: a as string | null, id: id as number, position };
+      const r: WriteAnswer = id === null ? { body: a, position } : { body: a, id: id as number, position };
       if (p.durability === 'replicated') (gated ??= []).push({ p, r });
       else p.done(null, r);
     }
@@ -292,7 +292,7 @@ export class WriterClient {
   }
 
   /** The gate's verdict on a batch's replicated writes: acknowledged, or 504 with what the client would have got. */
-  private release(writes: { p: Pending; r: WriteResult }[], err: AppError | null): void {
+  private release(writes: { p: Pending; r: WriteAnswer }[], err: AppError | null): void {
     this.held -= writes.length;
     // Confirmed in the replica, but by a writer whose lease has run out meanwhile: the next leader may have
     // restored before that upload, so this is not an acknowledgement we can stand behind.
@@ -302,7 +302,7 @@ export class WriterClient {
     for (const { p, r } of writes) {
       if (!err) p.done(null, r);
       else {
-        const result = r.body === null ? null : (JSON.parse(r.body) as unknown);
+        const result = r.body === null ? null : answerJson(r.body);
         p.done(new AppError(err.code, err.message, [{ committed: true, replicated: false, ...(r.id === undefined ? {} : { id: r.id }), result }]), null);
       }
     }

@@ -1,6 +1,7 @@
 // Writer thread entry: owns the only read-write connection. It takes everything waiting in its ring (up to
 // WRITE_BATCH_MAX commands), commits it as one transaction, posts the results on its port, and goes on until the
 // ring is empty; then it sleeps (blocked on the ring) until the main thread writes to it again.
+import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../shared/config.js';
 import { MIGRATIONS } from '../shared/db/migrations.js';
@@ -149,14 +150,14 @@ function runBatches(): void {
 function commitBatch(ops: WriteOp[]): CommittedMsg {
   const failAll = (code: ErrorCode): CommittedMsg => {
     const e = new AppError(code).toWire();
-    return { t: 'committed', results: encodeOutcomes(ops.map(() => ({ err: e }))), commitMs: 0, busyRetries: 0, fellBack: false, position: 0 };
+    return ['c', encodeOutcomes(ops.map(() => ({ err: e }))), 0, 0, false, 0];
   };
   try {
     const r = runner.run(ops);
     fence?.recordCommit();
     lastCommitAt = performance.now();
     log.debug({ commands: ops.length, commitMs: Math.round(r.commitMs * 1000) / 1000, busyRetries: r.busyRetries }, 'batch committed');
-    return { t: 'committed', results: encodeOutcomes(r.results), commitMs: r.commitMs, busyRetries: r.busyRetries, fellBack: r.fellBack, position: r.position };
+    return ['c', encodeOutcomes(r.results), r.commitMs, r.busyRetries, r.fellBack, r.position];
   } catch (err) {
     if (err instanceof Fenced) {
       // The lease ran out (or was lost) before COMMIT: nothing in the batch committed, and nothing will here.

@@ -4,7 +4,7 @@ import type { HttpRequest } from 'uWebSockets.js';
 import type { z } from 'zod';
 import type { Config } from '../../shared/config.js';
 import { AppError } from '../../shared/errors.js';
-import type { ReadOp, ReadResult, WriteOp, WriteResult } from '../../shared/protocol.js';
+import type { ReadOp, ReadResult, WriteAnswer, WriteOp } from '../../shared/protocol.js';
 import { contentTypeError } from '../content-type.js';
 import { awaitBookmark, type FollowerEdge } from '../follower.js';
 import { parseJson, readBody } from '../body.js';
@@ -23,7 +23,7 @@ export interface RouteDeps {
 }
 
 export type Dur = { durability: Durability; explicit: boolean };
-export type WriteReply = (r: WriteResult, headers?: Record<string, string>) => void;
+export type WriteReply = (r: WriteAnswer, headers?: Record<string, string>) => void;
 
 /** `value` parsed by `schema`, or a 400 validation_failed naming `where` (body, query, id, ...). */
 export function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {

@@ -1,5 +1,5 @@
 // /products: create, read, replace, update, delete, and list pages.
-import type { WriteResult } from '../../shared/protocol.js';
+import type { WriteAnswer } from '../../shared/protocol.js';
 import type { Exchange } from '../exchange.js';
 import { idempotencyKey } from '../idempotency.js';
 import { pathParam } from '../path-param.js';
@@ -7,7 +7,7 @@ import { createProductBody, listQuery, patchProductBody, productId, putProductBo
 import { parse, type RouteKit } from './kit.js';
 import type { Router } from './router.js';
 
-const productReply = (ex: Exchange, status: number) => (r: WriteResult, headers?: Record<string, string>) =>
+const productReply = (ex: Exchange, status: number) => (r: WriteAnswer, headers?: Record<string, string>) =>
   ex.json(status, r.body, status === 201 ? { ...headers, Location: `/products/${r.id}` } : headers);
 
 export function mountProducts(r: Router, { read, durability, write, withBody }: RouteKit): void {
