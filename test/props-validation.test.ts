@@ -381,6 +381,30 @@ describe('validation layer (property-based)', () => {
     }
   });
 
+  // Each field is one check (src/shared/domain.ts): its issues carry zod's own codes and wording, one per fault.
+  // A chain of zod checks said some faults twice (an integer past 2^53: "expected int" and "expected number") or
+  // checked a length on a value of the wrong type ("expected array to have >=1 items" for a name sent as []).
+  it('one issue per fault, worded as zod words its own checks', () => {
+    const issues = (r: { success: boolean; error?: z.ZodError }) => r.error!.issues.map((i) => [i.path.join('.'), i.message]);
+    expect(issues(createProductBody.safeParse({ name: '', price: -1, description: 'x'.repeat(2001), stock: 1.5 }))).toEqual([
+      ['name', 'Too small: expected string to have >=1 characters'],
+      ['price', 'Too small: expected number to be >=0'],
+      ['description', 'Too big: expected string to have <=2000 characters'],
+      ['stock', 'Invalid input: expected int, received number'],
+    ]);
+    expect(issues(createProductBody.safeParse({ name: [], price: 2 ** 53, stock: 2 ** 53 }))).toEqual([
+      ['name', 'Invalid input: expected string, received array'],
+      ['price', 'Too big: expected number to be <=9007199254740991'],
+      ['stock', 'Too big: expected number to be <=9007199254740991'],
+    ]);
+    expect(issues(createProductBody.safeParse({ name: 'x'.repeat(201) + '\u0000', price: 1 }))).toEqual([
+      ['name', 'Too big: expected string to have <=200 characters'],
+      ['name', 'must not contain U+0000 (NUL)'],
+    ]);
+    expect(issues(incrementBody.safeParse({ by: 2 ** 53 }))).toEqual([['by', 'Too big: expected number to be <=1000000000']]);
+    expect(issues(incrementBody.safeParse({ by: -0.5 }))).toEqual([['by', 'Invalid input: expected int, received number']]);
+  });
+
   describe('round trip: generated valid inputs are always accepted unchanged', () => {
     const validCreate = fc.record(
       { name: validName, price: validPrice, description: validDescription, stock: validStock },

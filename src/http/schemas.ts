@@ -2,7 +2,7 @@
 // the domain's field rules (src/shared/domain.ts); what they parse to is the typed data passed inward. The response
 // shapes document /openapi.json.
 import { z } from 'zod';
-import { counterName, MAX_PAGE_LIMIT, productInput, productPatch, productSchema, type PageQuery } from '../shared/domain.js';
+import { counterName, incrementBy, MAX_PAGE_LIMIT, productInput, productPatch, productSchema, type PageQuery } from '../shared/domain.js';
 
 export { counterName, productSchema };
 export { issueDetails, MAX_ISSUES } from '../shared/issues.js';
@@ -14,7 +14,7 @@ export const putProductBody = productInput;
 export const patchProductBody = productPatch;
 
 export const incrementBody = z.strictObject({
-  by: z.number().int().min(-1e9).max(1e9).optional(),
+  by: incrementBy.optional(),
 });
 
 export const productId = z
