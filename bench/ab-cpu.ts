@@ -16,6 +16,7 @@ import { runLoad } from './lib/load.js';
 import { PROBE_ENTRY } from './lib/paths.js';
 import { createSeedDb } from './lib/seed.js';
 import { MIGRATIONS } from '../src/shared/db/migrations.js';
+import { cpuTimes, stealShare } from './lib/machine.js';
 import { procCpuSeconds } from './lib/server.js';
 import { cpuByRole, threadCpuSeconds, threadRoles } from './lib/threads.js';
 import { createProduct, getProduct, increment, type Workload } from './lib/workloads.js';
@@ -89,9 +90,11 @@ try {
         const pid = s.server.proc.pid!;
         const t0 = threadCpuSeconds(pid);
         const c0 = procCpuSeconds(pid);
+        const s0 = cpuTimes();
         const r = await runLoad(s.server.url, { connections, durationS: seconds, rate, requests: workload.requests });
         const c1 = procCpuSeconds(pid);
         const t1 = threadCpuSeconds(pid);
+        const steal = stealShare(s0, cpuTimes());
         const per = (sec: number) => ((1e6 * sec) / r.responses).toFixed(1);
         us[s.name] = (1e6 * (c1 - c0)) / r.responses;
         const split = s.roles
@@ -101,7 +104,8 @@ try {
           : '';
         console.log(
           `round ${round} ${w} ${s.name}: ${us[s.name]!.toFixed(1)} us/req (${split}) ` +
-            `p50 ${r.latencyMs.p50.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, ${Math.round(r.rps)} req/s, non-2xx ${r.non2xx}`,
+            `p50 ${r.latencyMs.p50.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, ${Math.round(r.rps)} req/s, non-2xx ${r.non2xx}` +
+            (steal === null ? '' : `, host steal ${(100 * steal).toFixed(1)}%`),
         );
       }
       const e = (ratios[w] ??= { ba: [], bp: [], ap: [] });

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeCharts } from './lib/charts.js';
-import { describeMachine } from './lib/machine.js';
+import { cpuTimes, describeMachine, stealShare } from './lib/machine.js';
 import { RESULTS_DIR, RESULTS_MD } from './lib/paths.js';
 import { renderMarkdown, type RunRecord } from './lib/report.js';
 import { createSeedDb } from './lib/seed.js';
@@ -80,6 +80,7 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   const progress = (line: string) => process.stderr.write(`[${String(Math.round((Date.now() - t0) / 1000)).padStart(4)} s] ${line}\n`);
   const machine = describeMachine();
+  const stat0 = cpuTimes();
   const ids = args.only ?? defaultScenarioIds(args.mode, machine.wrk !== null);
   if (ids.includes('wrk') && machine.wrk === null) throw new Error('wrk is not installed (apt-get install wrk)');
 
@@ -117,6 +118,7 @@ async function main(): Promise<number> {
     mode: args.mode,
     machine,
     loadAvgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    steal: stealShare(stat0, cpuTimes()),
     settings: {
       ...(JSON.parse(JSON.stringify(settings, (k, v: unknown) => (k === 'workloads' ? (v as { name: string }[]).map((w) => w.name) : v))) as Record<string, unknown>),
       oursEnv: args.env,

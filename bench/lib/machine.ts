@@ -56,3 +56,23 @@ export function describeMachine(): Machine {
     loadAvgStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
+
+/** The machine's CPU time counters (/proc/stat, all CPUs), null off Linux. */
+export function cpuTimes(): number[] | null {
+  try {
+    return fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The share of the machine's CPU time between two cpuTimes() that the hypervisor gave to someone else (steal): on
+ * a shared VM a trial that ran while it was high measured a slower machine, and its latencies are not ours.
+ */
+export function stealShare(a: number[] | null, b: number[] | null): number | null {
+  if (!a || !b || a.length < 8) return null;
+  let total = 0;
+  for (let i = 0; i < 8; i++) total += b[i]! - a[i]!;
+  return total > 0 ? (b[7]! - a[7]!) / total : null;
+}

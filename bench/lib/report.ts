@@ -14,6 +14,8 @@ export interface RunRecord {
   mode: Mode;
   machine: Machine;
   loadAvgEnd: number[];
+  /** The share of the machine's CPU time its hypervisor took during the whole run (absent in older records). */
+  steal?: number | null;
   settings: Record<string, unknown>;
   scenarios: ScenarioResult[];
   charts: Record<string, string>;
@@ -53,6 +55,7 @@ export function renderMarkdown(run: RunRecord, jsonFile: string): string {
         ['HTTP', `uWebSockets.js ${m.packages['uWebSockets.js']}`],
         ['Load generators', `autocannon ${m.packages.autocannon} (in the harness process)${m.wrk ? `, wrk ${m.wrk} (-t1)` : ', wrk not installed'}`],
         ['Load average', `${m.loadAvgStart.join(' ')} at start, ${run.loadAvgEnd.join(' ')} at the end`],
+        ...(typeof run.steal === 'number' ? [['Host steal', `${(100 * run.steal).toFixed(1)}% of the VM's CPU time went to other guests during the run`]] : []),
       ],
     ),
     '',

@@ -1,6 +1,7 @@
 // One trial: a fresh copy of the seed database, a fresh server process, an optional warm-up, the measured
 // load with the server's metrics scraped before and after, optional checks, then stop and clean up.
 import type { LoadResult, LoadSpec } from './load.js';
+import { cpuTimes, stealShare } from './machine.js';
 import { runLoad } from './load.js';
 import { freshDbCopy, startServer, type RunningServer, type ServerKind } from './server.js';
 import { cpuByRole, threadCpuSeconds, threadRoles } from './threads.js';
@@ -56,6 +57,8 @@ export interface TrialResult extends LoadResult {
   shutdownMs: number;
   /** The server's process id (names its --cpu-prof files). */
   pid: number;
+  /** The share of the machine's CPU time stolen by the hypervisor during the measured load (null off Linux). */
+  steal: number | null;
 }
 
 export async function runTrial(seedPath: string, spec: TrialSpec): Promise<TrialResult> {
@@ -72,8 +75,10 @@ export async function runTrial(seedPath: string, spec: TrialSpec): Promise<Trial
     const cpu0 = server.cpuSeconds();
     const threads0 = threadCpuSeconds(server.pid);
     const t0 = performance.now();
+    const stat0 = cpuTimes();
     const load = spec.custom ? await spec.custom(server) : await runLoad(server.url, spec.load);
     const serverCores = (server.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000);
+    const steal = stealShare(stat0, cpuTimes());
     const threadSeconds = cpuByRole(threads0, threadCpuSeconds(server.pid), threadRoles(server.pid, server.output()));
     const after = await scrapeMetrics(server.url);
     const checks = spec.check ? await spec.check(server, load) : {};
@@ -91,6 +96,7 @@ export async function runTrial(seedPath: string, spec: TrialSpec): Promise<Trial
       checks,
       startupMs,
       pid: server.pid,
+      steal,
     };
   } catch (err) {
     if (server) (err as Error).message += `\n--- ${spec.server} server output (tail) ---\n${server.output().slice(-4000)}`;

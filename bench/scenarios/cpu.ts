@@ -141,11 +141,14 @@ export const cpuScenario: Scenario = {
         `${ms(ours.latencyMs.p50)} / ${ms(ours.latencyMs.p99)}`,
         probe ? `${ms(probe.latencyMs.p50)} / ${ms(probe.latencyMs.p99)}` : '-',
         num(ours.rps),
+        `${pct(ours.steal)} / ${probe ? pct(probe.steal) : '-'}`,
       ]);
       threads.push([String(workload), num(Number(rate)), ...ROLES.map((role) => num(usPerRequest(ours.threadSeconds[role] ?? 0, ours), 1))]);
     }
     return [
-      table(['workload', 'rate req/s', 'ours us/req', 'probe us/req', 'ours / probe', 'ours p50 / p99 ms', 'probe p50 / p99 ms', 'ours achieved req/s'], cells),
+      table(['workload', 'rate req/s', 'ours us/req', 'probe us/req', 'ours / probe', 'ours p50 / p99 ms', 'probe p50 / p99 ms', 'ours achieved req/s', 'host steal ours / probe'], cells),
+      '',
+      'Host steal: the share of the VM\'s CPU time its hypervisor gave elsewhere during the trial; above a few per cent the machine was slower than usual and latencies are not ours alone.',
       '',
       'Ours per thread, microseconds of CPU per request (other = V8 platform threads: garbage collection, compilation):',
       '',
@@ -155,6 +158,7 @@ export const cpuScenario: Scenario = {
   },
 };
 
+const pct = (x: number | null): string => (x === null ? '-' : `${num(100 * x, 1)}%`);
 const fixedRows = (s: ScenarioResult): Row[] => s.rows.filter((r) => r.params.ladder === undefined);
 const ladderRows = (s: ScenarioResult): Row[] => s.rows.filter((r) => r.params.ladder !== undefined);
 
