@@ -11,13 +11,13 @@ import { statusLine } from './status.js';
 import { Linger, lingerEnabled, type LingerBounds, type LingerEnd } from './linger.js';
 import type { ForwardRequest } from '../follower/forward.js';
 
+/** A reply's body: text, or UTF-8 bytes as they are to go out (a write's answer from the writer, a forwarded one). */
+export type Body = string | Uint8Array;
+
 /**
  * Header names and values every reply writes, as bytes: uWS.js copies a string argument into a temporary UTF-8
  * buffer on every call and takes bytes as they are (writeHeader: ~100 ns a call saved, measured).
  */
-/** A reply's body: text, or UTF-8 bytes as they are to go out (a write's answer from the writer, a forwarded one). */
-export type Body = string | Uint8Array;
-
 const H = {
   XRequestId: Buffer.from('X-Request-Id'),
   ContentType: Buffer.from('Content-Type'),
