@@ -403,6 +403,9 @@ describe('validation layer (property-based)', () => {
     ]);
     expect(issues(incrementBody.safeParse({ by: 2 ** 53 }))).toEqual([['by', 'Too big: expected number to be <=1000000000']]);
     expect(issues(incrementBody.safeParse({ by: -0.5 }))).toEqual([['by', 'Invalid input: expected int, received number']]);
+    expect(issues(productId.safeParse('9999999999999999'))).toEqual([['', 'Too big: expected number to be <=9007199254740991']]);
+    expect(issues(productId.safeParse('01'))).toEqual([['', 'must be a positive integer']]);
+    expect(productId.safeParse('9007199254740991').data).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   describe('round trip: generated valid inputs are always accepted unchanged', () => {
