@@ -68,7 +68,8 @@ export function cpuTimes(): number[] | null {
 
 /**
  * The share of the machine's CPU time between two cpuTimes() that the hypervisor gave to someone else (steal): on
- * a shared VM a trial that ran while it was high measured a slower machine, and its latencies are not ours.
+ * a shared VM a trial that ran while it was high measured a slower machine, and its latencies are not ours. On a
+ * Firecracker VM the disk's emulation is counted here too: an fsync-bound trial raises its own steal (bench/README.md).
  */
 export function stealShare(a: number[] | null, b: number[] | null): number | null {
   if (!a || !b || a.length < 8) return null;
