@@ -41,6 +41,18 @@ const SUSTAIN = { answered: 0.97, p99Ms: 25 };
 export const sustains = (r: TrialResult, rate: number): boolean =>
   r.rps >= SUSTAIN.answered * rate && r.errors === 0 && r.non2xx === 0 && r.latencyMs.p99 <= SUSTAIN.p99Ms;
 
+/**
+ * '' when both sustained `rate`; otherwise which did not, and what it answered. CPU per request of a server that fell
+ * behind its schedule is measured on a backlog, not at the rate, so such a ratio is flagged and no target is met by it.
+ */
+function unsustained(ours: TrialResult, probe: TrialResult, rate: number): string {
+  const behind = [
+    ...(sustains(ours, rate) ? [] : [`ours ${num(ours.rps)}/s, p99 ${ms(ours.latencyMs.p99)} ms`]),
+    ...(sustains(probe, rate) ? [] : [`probe ${num(probe.rps)}/s, p99 ${ms(probe.latencyMs.p99)} ms`]),
+  ];
+  return behind.length === 0 ? '' : `not sustained (${behind.join('; ')})`;
+}
+
 const CONNECTIONS = 32;
 const SERVERS: readonly ServerKind[] = ['ours', 'probe'];
 const WORKLOADS: readonly { id: string; workload: Workload }[] = [
@@ -117,7 +129,9 @@ export const cpuScenario: Scenario = {
         label: `CPU per request, ${id} at ${num(rate)}/s: ours / probe`,
         ours: cpuPerRequestUs(ours) / cpuPerRequestUs(probe),
         unit: 'ratio',
-        note: `${num(cpuPerRequestUs(ours), 1)} us vs ${num(cpuPerRequestUs(probe), 1)} us; lower is better`,
+        note: [`${num(cpuPerRequestUs(ours), 1)} us vs ${num(cpuPerRequestUs(probe), 1)} us; lower is better`, unsustained(ours, probe, rate)]
+          .filter(Boolean)
+          .join('; '),
       });
       const top = highestBothSustain(s, id);
       if (top) {
@@ -232,7 +246,12 @@ export function cpuTargets(all: ScenarioResult[]): Target[] {
     if (!probe) continue;
     const limit = workload === 'read' ? TARGET.readRatio : TARGET.writeRatio;
     const r = cpuPerRequestUs(row.result) / cpuPerRequestUs(probe);
-    out.push({ label: `CPU per ${workload} at ${num(Number(rate))}/s <= ${limit}x the probe's`, measured: `${num(r, 2)}x`, met: r <= limit });
+    const behind = unsustained(row.result, probe, Number(rate));
+    out.push({
+      label: `CPU per ${workload} at ${num(Number(rate))}/s <= ${limit}x the probe's`,
+      measured: behind ? `${num(r, 2)}x, ${behind}` : `${num(r, 2)}x`,
+      met: r <= limit && !behind,
+    });
     if (workload !== 'read' && rate === TARGET.p99Rate) {
       out.push({
         label: `p99 <= ${TARGET.p99Ms} ms at ${num(TARGET.p99Rate)} durable ${workload}s/s`,
