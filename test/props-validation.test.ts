@@ -406,6 +406,14 @@ describe('validation layer (property-based)', () => {
     expect(issues(productId.safeParse('9999999999999999'))).toEqual([['', 'Too big: expected number to be <=9007199254740991']]);
     expect(issues(productId.safeParse('01'))).toEqual([['', 'must be a positive integer']]);
     expect(productId.safeParse('9007199254740991').data).toBe(Number.MAX_SAFE_INTEGER);
+    expect(issues(listQuery.safeParse({ limit: '0', offset: '9999999999999999' }))).toEqual([
+      ['limit', 'Too small: expected number to be >=1'],
+      ['offset', 'Too big: expected number to be <=9007199254740991'],
+    ]);
+    expect(issues(listQuery.safeParse({ limit: '101', after: '-1' }))).toEqual([
+      ['limit', 'Too big: expected number to be <=100'],
+      ['after', 'must be a non-negative integer'],
+    ]);
   });
 
   describe('round trip: generated valid inputs are always accepted unchanged', () => {

@@ -17,32 +17,35 @@ export const incrementBody = z.strictObject({
   by: incrementBy.optional(),
 });
 
-const POSITIVE_ID = /^[1-9]\d{0,15}$/;
 /**
- * A product id in a path: a positive integer written plainly (no sign, leading zero or exponent), at most 2^53 - 1.
- * One check, one issue per fault, in zod's own issue codes (so zod words them, like the body's fields in
- * src/shared/domain.ts): 0.3 us a parse instead of 0.4-0.5 for regex + transform + pipe, which also reported an id
- * past 2^53 twice.
+ * A whole number written in decimal digits (a path id, a query parameter): `pattern` fixes how it is written, then
+ * it must lie within min..max (safe integers). One check, one issue per fault, in zod's own issue codes (so zod words
+ * them, like the body's fields in src/shared/domain.ts): two thirds of the time of regex + transform + checked pipe
+ * (a path id 0.45 against 0.68 us, a list query 1.08 against 1.65), which also reported a value past 2^53 twice. /openapi.json shows `pattern` for a path parameter (the text)
+ * and the bounds for a query parameter (the integer it parses to: src/http/openapi.ts).
  */
-export const productId = z
-  .string()
-  .check((ctx) => {
-    const s = ctx.value;
-    if (!POSITIVE_ID.test(s)) {
-      ctx.issues.push({ code: 'invalid_format', format: 'regex', pattern: POSITIVE_ID.source, input: s, message: 'must be a positive integer' });
-    } else if (s.length === 16 && Number(s) > Number.MAX_SAFE_INTEGER) {
-      ctx.issues.push({ code: 'too_big', origin: 'number', maximum: Number.MAX_SAFE_INTEGER, inclusive: true, input: Number(s) });
-    }
-  })
-  .meta({ pattern: POSITIVE_ID.source })
-  .transform(Number);
-
-const queryInt = (min: number, max: number) =>
-  z
+function digitsInt(pattern: RegExp, message: string, min: number, max: number) {
+  return z
     .string()
-    .regex(/^\d{1,16}$/, 'must be a non-negative integer')
+    .check((ctx) => {
+      const s = ctx.value;
+      if (!pattern.test(s)) {
+        ctx.issues.push({ code: 'invalid_format', format: 'regex', pattern: pattern.source, input: s, message });
+        return;
+      }
+      const n = Number(s);
+      if (n < min) ctx.issues.push({ code: 'too_small', origin: 'number', minimum: min, inclusive: true, input: n });
+      else if (n > max) ctx.issues.push({ code: 'too_big', origin: 'number', maximum: max, inclusive: true, input: n });
+    })
+    .meta({ pattern: pattern.source })
     .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+    .pipe(z.number().meta({ type: 'integer', minimum: min, maximum: max }));
+}
+
+/** A product id in a path: a positive integer written plainly (no sign, leading zero or exponent), at most 2^53 - 1. */
+export const productId = digitsInt(/^[1-9]\d{0,15}$/, 'must be a positive integer', 1, Number.MAX_SAFE_INTEGER);
+
+const queryInt = (min: number, max: number) => digitsInt(/^\d{1,16}$/, 'must be a non-negative integer', min, max);
 
 export const listQuery = z
   .strictObject({
