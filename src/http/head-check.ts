@@ -7,11 +7,12 @@
 // total counted here could never exceed it and is no longer counted.
 import type { HttpRequest } from 'uWebSockets.js';
 import { AppError } from '../shared/errors.js';
-import { keyScanStart, noteKeyField } from './idempotency.js';
+import { noteField, passStart } from './head-fields.js';
 
 // Cost: ~0.2 us per header field, nearly all of it inside uWS.js's forEach (a call into JavaScript and two strings
 // per field; docs/reliability-and-security.md "The HTTP parser we ship"). The pass adds no allocation of its own: its counters live in module
-// variables (req.forEach is synchronous) rather than in a closure or an object per request.
+// variables (req.forEach is synchronous) rather than in a closure or an object per request. It also hands every field
+// to src/http/head-fields.ts, so the handler reads what it needs without a getHeader per field.
 let contentLengths = 0;
 let badContentLength = false;
 let transferEncodings = 0;
@@ -29,7 +30,8 @@ function visit(name: string, value: string): void {
   } else if (name.length === 17 && name === 'transfer-encoding') {
     // Several fields are one comma-separated list (RFC 9110 5.3).
     transferEncoding = transferEncodings++ === 0 ? value : `${transferEncoding},${value}`;
-  } else if (name.length === 15) noteKeyField(name, value);
+  }
+  noteField(name, value);
 }
 
 function isDigits(s: string): boolean {
@@ -49,8 +51,8 @@ export function checkHead(req: HttpRequest): AppError | null {
   contentLengths = 0;
   badContentLength = false;
   transferEncodings = 0;
-  // The same pass collects Idempotency-Key for the handler (src/http/idempotency.ts).
-  keyScanStart();
+  // The same pass collects the fields the handler reads (src/http/head-fields.ts).
+  passStart();
   req.forEach(visit);
   // Every plain request ends here; a chunked upload takes the longer way.
   if (transferEncodings === 0 && contentLengths <= 1 && !badContentLength) return null;

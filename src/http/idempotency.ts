@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { HttpRequest } from 'uWebSockets.js';
 import { AppError } from '../shared/errors.js';
 import type { IdempotencyTag } from '../shared/protocol.js';
+import { idempotencyFields } from './head-fields.js';
 
 const KEY = /^[\x20-\x7e]{1,128}$/;
 
@@ -21,35 +22,6 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-// Every field, not getHeader's first one: a second Idempotency-Key must be refused, not ignored, and an empty
-// value (or one uWS trimmed to nothing, below) must be told apart from no header at all. Module state, as
-// req.forEach is synchronous: no closure per request. The router's head check (src/http/head-check.ts) already
-// visits every field of every request; it feeds them here (noteKeyField) so a write costs one pass, not two.
-let count = 0;
-let value = '';
-/** True between the head check's pass over the current request and the end of its handler. */
-let scanned = false;
-
-/** The head check starts its pass over a request's fields. */
-export function keyScanStart(): void {
-  count = 0;
-  value = '';
-  scanned = true;
-}
-
-/** The request's handler returned: the next request's fields are not scanned yet. */
-export function keyScanEnd(): void {
-  scanned = false;
-}
-
-/** One header field, from the head check's pass (or this module's own). */
-export function noteKeyField(name: string, v: string): void {
-  if (name.length === 15 && name === 'idempotency-key') {
-    count++;
-    value = v;
-  }
-}
-
 function invalid(message: string): AppError {
   return new AppError('validation_failed', 'invalid Idempotency-Key', [{ path: 'header.Idempotency-Key', message }]);
 }
@@ -62,15 +34,11 @@ function invalid(message: string): AppError {
  * "Idempotency-Key" says so: keys must be printable ASCII; one that is not may be shortened before we see it).
  */
 export function idempotencyKey(req: HttpRequest): ((body: unknown) => IdempotencyTag) | undefined {
-  if (!scanned) {
-    // HEADER_CHECK=0: no pass has visited this request's fields yet.
-    keyScanStart();
-    req.forEach(noteKeyField);
-    scanned = false;
-  }
+  // Every field, not getHeader's first one: a second Idempotency-Key must be refused, not ignored, and an empty
+  // value (or one uWS trimmed to nothing, below) must be told apart from no header at all.
+  const { count, value: key } = idempotencyFields(req);
   if (count === 0) return undefined;
   if (count > 1) throw invalid('must be sent once (the request has more than one Idempotency-Key header)');
-  const key = value;
   if (!KEY.test(key)) {
     throw invalid(
       key === ''

@@ -4,6 +4,7 @@
 import type { HttpRequest } from 'uWebSockets.js';
 import { DURABILITIES, type Durability } from '../shared/domain.js';
 import { AppError } from '../shared/errors.js';
+import { F, field } from './head-fields.js';
 
 const VALUES: readonly string[] = DURABILITIES;
 
@@ -38,7 +39,7 @@ export function parseDurability(header: string, fallback: Durability): { durabil
  * client asked for a guarantee this server cannot give.
  */
 export function requestDurability(req: HttpRequest, fallback: Durability, replicated: boolean): { durability: Durability; explicit: boolean } {
-  const d = parseDurability(req.getHeader('prefer'), fallback);
+  const d = parseDurability(field(req, F.prefer), fallback);
   if (d.durability === 'replicated' && !replicated) throw new AppError('durability_unavailable');
   return d;
 }

@@ -8,6 +8,7 @@ import type { ReadOp, ReadResult, WriteAnswer, WriteOp } from '../../shared/prot
 import { contentTypeError } from '../content-type.js';
 import { awaitBookmark, type FollowerEdge } from '../follower.js';
 import { parseJson, readBody } from '../body.js';
+import { F, field } from '../head-fields.js';
 import type { Exchange } from '../exchange.js';
 import type { Durability } from '../../shared/domain.js';
 import { preferenceApplied, requestDurability } from '../prefer.js';
@@ -87,7 +88,7 @@ export function routeKit({ config, state, follower = null }: RouteDeps) {
 
   /** Runs `then` with the parsed JSON body; failures become error replies. */
   const withBody = (ex: Exchange, req: HttpRequest, empty: unknown, then: (body: unknown) => void) => {
-    const type = req.getHeader('content-type');
+    const type = field(req, F.contentType);
     readBody(ex, req, config.maxBodyBytes, (bytes) => {
       try {
         // Checked once the body is read (the connection stays usable), and only for a body: an empty

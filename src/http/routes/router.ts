@@ -7,7 +7,7 @@ import { Exchange, type ExchangeHooks } from '../exchange.js';
 import { expectsBody, requestId, requestMethod } from '../request.js';
 import { checkHead } from '../head-check.js';
 import { forwardWrite, pendingRead, type FollowerEdge } from '../follower.js';
-import { keyScanEnd } from '../idempotency.js';
+import { passEnd } from '../head-fields.js';
 import type { ServiceState } from '../state.js';
 
 export type Handler = (ex: Exchange, req: HttpRequest) => void;
@@ -70,24 +70,27 @@ export class Router {
     // Reads of the API on a follower (not health, readiness, metrics: those answer while draining) honour a Bookmark.
     const follower = (method === 'GET' || method === 'HEAD') && !opts.whileDraining ? this.follower : null;
     return (res: HttpResponse, req: HttpRequest) => {
-      const ex = new Exchange(res, name, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks, expectsBody(req));
-      // ~0.2 us per header field (uWS.js's forEach): a trusted front end can switch it off (HEADER_CHECK=0).
-      const refused = headerCheck ? checkHead(req) : null;
-      if (refused) {
-        ex.refuse(refused);
-        return;
-      }
-      if (state.draining && !opts.whileDraining) {
-        ex.error(shuttingDown());
-        return;
-      }
       try {
-        if (follower) ex.awaiting = pendingRead(follower, ex, req, method);
-        handler(ex, req);
-      } catch (err) {
-        ex.error(err);
+        // First: the pass also collects the fields read below and by the handler (src/http/head-fields.ts).
+        // ~0.2 us per header field (uWS.js's forEach): a trusted front end can switch it off (HEADER_CHECK=0).
+        const refused = headerCheck ? checkHead(req) : null;
+        const ex = new Exchange(res, name, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks, expectsBody(req));
+        if (refused) {
+          ex.refuse(refused);
+          return;
+        }
+        if (state.draining && !opts.whileDraining) {
+          ex.error(shuttingDown());
+          return;
+        }
+        try {
+          if (follower) ex.awaiting = pendingRead(follower, ex, req, method);
+          handler(ex, req);
+        } catch (err) {
+          ex.error(err);
+        }
       } finally {
-        keyScanEnd();
+        passEnd();
       }
     };
   }
