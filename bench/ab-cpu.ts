@@ -4,7 +4,7 @@
 // the probe (the order alternates per round), so a VM that changes speed mid-run moves all three alike; the
 // ratios B/A and B/probe are taken within a round.
 //
-//   node dist-bench/bench/ab-cpu.js --a=/tmp/base --b=. [--rate=10000] [--rounds=4] [--seconds=5] [--workloads=create,increment,read]
+//   node dist-bench/bench/ab-cpu.js --a=/tmp/base --b=. [--rate=10000] [--rounds=4] [--seconds=5] [--warmup=10] [--workloads=create,increment,read]
 //     [--env=NAME=value ...] (both) [--env-a=NAME=value ...] [--env-b=NAME=value ...] (one side: --a=. --b=. compares settings)
 //     [--seed-migrations=N] (a seed at schema version N, for an A that predates a migration)
 //
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '5' },
+    /** Seconds of load per side and workload before the rounds: V8 is still compiling for ~10 s (scenarios/cpu.ts). */
+    warmup: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     workloads: { type: 'string', default: 'create,increment,read' },
     env: { type: 'string', multiple: true, default: [] },
@@ -80,7 +82,7 @@ const ratios: Record<string, { ba: number[]; bp: number[]; ap: number[] }> = {};
 try {
   for (const [w, workload] of workloads) {
     // Warm every side up once (JIT, page cache) before the measured rounds.
-    for (const s of sides) await runLoad(s.server.url, { connections, durationS: 2, rate, requests: workload.requests });
+    for (const s of sides) await runLoad(s.server.url, { connections, durationS: Number(values.warmup), rate, requests: workload.requests });
   }
   for (let round = 1; round <= Number(values.rounds); round++) {
     for (const [w, workload] of workloads) {

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { AccessEntry } from './access-log.js';
 import { AppError, toAppError } from '../shared/errors.js';
+import type { PendingSet } from './pending-set.js';
 import { observeRequest } from './request-metrics.js';
 import { statusLine } from './status.js';
 import { Linger, lingerEnabled, type LingerBounds, type LingerEnd } from './linger.js';
@@ -31,7 +32,7 @@ export interface ExchangeHooks {
   /** True while the server drains: replies then close their connection. */
   draining(): boolean;
   /** Exchanges still waiting for an answer (for the shutdown drain). */
-  readonly pending: Set<Exchange>;
+  readonly pending: PendingSet<Exchange>;
   onInternalError(err: unknown, route: string): void;
   /** Responses waiting for a client that does not read them (see Exchange.sendBody). */
   readonly stalled: Set<Exchange>;
@@ -47,6 +48,8 @@ export interface ExchangeHooks {
 export class Exchange {
   aborted = false;
   done = false;
+  /** Its index in hooks.pending while it waits there (src/http/pending-set.ts), else -1. */
+  pendingAt = -1;
   /** True once the handler returned and the exchange waits on something async. */
   private async = false;
   readonly start = performance.now();

@@ -10,11 +10,12 @@ import type { Exchange, ExchangeHooks } from './exchange.js';
 import { replicaHeaders } from './follower.js';
 import { mountRoutes } from './routes/index.js';
 import type { RouteDeps } from './routes/kit.js';
+import { PendingSet } from './pending-set.js';
 import { loadNativeUws, type App, type Uws } from './uws.js';
 
 export class HttpEdge {
   private readonly uws: Uws;
-  private readonly pending = new Set<Exchange>();
+  private readonly pending = new PendingSet<Exchange>();
   private readonly stalled = new Set<Exchange>();
   private readonly lingering = new Set<Exchange>();
   private app: App | null = null;

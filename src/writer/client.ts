@@ -50,9 +50,10 @@ type Life =
 /** Called once per write: with its result, or with why it failed. */
 export type WriteDone = (err: AppError | null, r: WriteAnswer | null) => void;
 
-interface Pending {
+/** A committed replicated write waiting for the gate: who to tell, and what. */
+interface Held {
   done: WriteDone;
-  durability: Durability;
+  r: WriteAnswer;
 }
 
 /** Bytes of the shared-memory ring that carries writes to the writer thread (src/shared/ring.ts). */
@@ -63,8 +64,15 @@ export class WriterClient {
   private readonly worker: Worker;
   private readonly port: MessagePort2;
   private readonly ring: RingWriter;
-  /** Accepted and not yet answered by the writer, oldest first: it answers in the order they were sent. */
-  private fifo: Pending[] = [];
+  /**
+   * Accepted and not yet answered by the writer, oldest first from `fifoHead`: it answers in the order they were
+   * sent. Two arrays in step (each write's callback, and whether it asked for `replicated`), no object per write,
+   * and an answered slot is cleared at once: under a steady load the queue is seldom empty, so the arrays are reset
+   * only every few thousand writes, and an uncleared slot kept its request (the exchange and its closures) alive
+   * until then, through young-generation collections into the old generation (bench/ANALYSIS.md).
+   */
+  private fifo: (WriteDone | undefined)[] = [];
+  private fifoReplicated: boolean[] = [];
   private fifoHead = 0;
   private queuedOps: WireOp[] = [];
   /** Packed messages that found the ring full, oldest first: sent before anything else once it has room. */
@@ -165,7 +173,8 @@ export class WriterClient {
       done(refused, null);
       return;
     }
-    this.fifo.push({ done, durability });
+    this.fifo.push(done);
+    this.fifoReplicated.push(durability === 'replicated');
     this.queuedOps.push(encodeOp(op));
     if (this.queuedOps.length >= this.config.writeFlushAt) {
       // Enough for the writer to start on while this turn parses the rest: its commit (an fsync with FULL)
@@ -234,8 +243,9 @@ export class WriterClient {
     // durable), through the gate for successful replicated ones.
     let failed = 0;
     let full = 0;
-    let gated: { p: Pending; r: WriteAnswer }[] | null = null;
+    let gated: Held[] | null = null;
     const fifo = this.fifo;
+    const replicated = this.fifoReplicated;
     const base = this.fifoHead;
     // The writer answers in the order sent; a message that answers more than is outstanding is a bug there, and
     // no answer after it could be matched to its request: stop as for a writer that died.
@@ -246,25 +256,28 @@ export class WriterClient {
     this.fifoHead += n;
     if (this.fifoHead === fifo.length) {
       this.fifo = [];
+      this.fifoReplicated = [];
       this.fifoHead = 0;
     } else if (this.fifoHead > 4096 && this.fifoHead * 2 > fifo.length) {
       this.fifo = fifo.slice(this.fifoHead);
+      this.fifoReplicated = replicated.slice(this.fifoHead);
       this.fifoHead = 0;
     }
     for (let i = 0; i < n; i++) {
-      const p = fifo[base + i]!;
+      const done = fifo[base + i]!;
+      fifo[base + i] = undefined;
       // encodeOutcomes(): [body, id] or [error, null].
       const a = results[2 * i] as Uint8Array | WireError | null;
       if (a !== null && !(a instanceof Uint8Array)) {
         failed++;
         if (a.code === 'insufficient_storage') full++;
-        p.done(AppError.fromWire(a), null);
+        done(AppError.fromWire(a), null);
         continue;
       }
       const id = results[2 * i + 1];
       const r: WriteAnswer = id === null ? { body: a, position } : { body: a, id: id as number, position };
-      if (p.durability === 'replicated') (gated ??= []).push({ p, r });
-      else p.done(null, r);
+      if (replicated[base + i]) (gated ??= []).push({ done, r });
+      else done(null, r);
     }
     writerStats.commandsOk += n - failed;
     writerStats.commandsFailed += failed;
@@ -292,18 +305,18 @@ export class WriterClient {
   }
 
   /** The gate's verdict on a batch's replicated writes: acknowledged, or 504 with what the client would have got. */
-  private release(writes: { p: Pending; r: WriteAnswer }[], err: AppError | null): void {
+  private release(writes: Held[], err: AppError | null): void {
     this.held -= writes.length;
     // Confirmed in the replica, but by a writer whose lease has run out meanwhile: the next leader may have
     // restored before that upload, so this is not an acknowledgement we can stand behind.
     if (!err && this.fence && !this.fence.valid()) {
       err = new AppError('not_leader', 'the write committed, but this instance lost the writer lease before the replica confirmed it: the next leader may not have it');
     }
-    for (const { p, r } of writes) {
-      if (!err) p.done(null, r);
+    for (const { done, r } of writes) {
+      if (!err) done(null, r);
       else {
         const result = r.body === null ? null : answerJson(r.body);
-        p.done(new AppError(err.code, err.message, [{ committed: true, replicated: false, ...(r.id === undefined ? {} : { id: r.id }), result }]), null);
+        done(new AppError(err.code, err.message, [{ committed: true, replicated: false, ...(r.id === undefined ? {} : { id: r.id }), result }]), null);
       }
     }
     if (this.depth === 0) this.notifyDrained();
@@ -354,10 +367,11 @@ export class WriterClient {
     const fifo = this.fifo;
     const from = this.fifoHead;
     this.fifo = [];
+    this.fifoReplicated = [];
     this.fifoHead = 0;
     this.queuedOps = [];
     this.backlog = [];
-    for (let i = from; i < fifo.length; i++) fifo[i]!.done(err, null);
+    for (let i = from; i < fifo.length; i++) fifo[i]!(err, null);
     this.notifyDrained();
     // A close() in progress fails (the writer died instead of reporting `closed`, e.g. its final checkpoint failed).
     if (life.s === 'closing') life.failed(new Error(reason));
