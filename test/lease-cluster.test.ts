@@ -66,7 +66,12 @@ describe.skipIf(skip)('writer lease: two processes, one replica', () => {
 
   it('overlap, then SIGTERM under 64 writers: the standby takes over with no failed request; five handovers back and forth', { timeout: 240_000 }, async () => {
     const c: Cluster = await cluster();
-    let leader = await c.start('A');
+    // A handover by release does not depend on the TTL. With the file's 2 s (the holder gives up 1.6 s after its last
+    // good renewal) one clean-clone CI run on 2026-12-03 saw the leader lose its lease in the first overlap and hold
+    // the 64 writers until SIGTERM: a loss, which other tests cover, not the handover this one is about. The longer
+    // TTL leaves room for a stalled renewal on a loaded runner; leaseLog() says what happened if it fails again.
+    const env = { LEASE_TTL_MS: '5000', LEASE_RENEW_MS: '1000' };
+    let leader = await c.start('A', { env });
     await c.leading(leader);
     expect((await readyz(leader)).body).toMatchObject({ status: 'ready', role: 'leader' });
     let current = leader;
@@ -77,7 +82,7 @@ describe.skipIf(skip)('writer lease: two processes, one replica', () => {
       await sleep(1000);
       // The new instance (B, A, B, ...) on its own directory: it finds the lease held and waits as a standby.
       const name = leader.name === 'A' ? 'B' : 'A';
-      const standby = await c.start(name, { dbPath: dirs[name] });
+      const standby = await c.start(name, { dbPath: dirs[name], env });
       dirs[name] = standby.dbPath;
       await waitFor(() => logLines(standby.s, 'standby: another instance holds the writer lease; holding requests until it is released or expires').length > 0, 'standby');
       expect((await readyz(standby)).body).toMatchObject({ status: 'ready', role: 'standby' });
@@ -110,8 +115,8 @@ describe.skipIf(skip)('writer lease: two processes, one replica', () => {
         `(logs: last commit -> first commit) ${gapsFromLogs.map((g) => g.toFixed(0)).join(', ')} ms; ` +
         `terms ${terms.map((t) => `${t.node}#${t.epoch}:${t.batches}`).join(' ')}`,
     );
-    expect(load.failures).toEqual([]);
-    expect(terms.map((t) => t.end)).toEqual(Array(6).fill('released'));
+    expect(load.failures, c.leaseLog()).toEqual([]);
+    expect(terms.map((t) => t.end), c.leaseLog()).toEqual(Array(6).fill('released'));
     expect(termViolations(terms)).toEqual([]);
     // Every write either node acknowledged is in the replica the last one left.
     const restored = await restoreWithCli(c.gcs, c.url);

@@ -47,6 +47,8 @@ export interface Cluster {
   terms(): TermRecord[];
   /** SIGKILL to the node's whole group (server and Litestream). */
   crash(node: Node): Promise<void>;
+  /** Every node's warnings, errors and lease transitions, for an assertion's message when a run goes wrong. */
+  leaseLog(): string;
   nodes: Node[];
 }
 
@@ -111,6 +113,17 @@ export function useCluster(bucket: string): () => Promise<Cluster> {
           }
         }
         return out.sort((a, b) => a.epoch - b.epoch);
+      },
+      leaseLog() {
+        const out: string[] = [];
+        for (const n of nodes) {
+          for (const line of n.s.output().split('\n')) {
+            if (!line.startsWith('{') || line.includes('"component":"http"')) continue;
+            const level = /"level":(\d+)/.exec(line);
+            if ((level && Number(level[1]) >= 40) || /"msg":"(leading|standby|term ended|writer lease|shutting down)/.test(line)) out.push(`${n.name} ${line.slice(0, 400)}`);
+          }
+        }
+        return `--- lease log of every node (warnings, errors, transitions) ---\n${out.slice(-80).join('\n')}`;
       },
       async crash(node) {
         node.killedAt = Date.now();
