@@ -346,6 +346,16 @@ describe('validation layer (property-based)', () => {
     );
   });
 
+  it('product id: the hot path\'s plain check (accept) agrees with the schema on every string, value included', () => {
+    fc.assert(
+      fc.property(productIdInput.filter((v): v is string => typeof v === 'string'), (input) => {
+        const r = productId.safeParse(input);
+        expect(productId.accept(input)).toBe(r.success ? r.data : undefined);
+      }),
+      RUNS,
+    );
+  });
+
   it('list query: accepted exactly when valid, limit 1..100 (default 20), offset and after never both', () => {
     fc.assert(
       fc.property(listQueryInput, (input) => {

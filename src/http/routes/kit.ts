@@ -12,7 +12,7 @@ import { F, field } from '../head-fields.js';
 import type { Exchange } from '../exchange.js';
 import type { Durability } from '../../shared/domain.js';
 import { preferenceApplied, requestDurability } from '../prefer.js';
-import { issueDetails } from '../schemas.js';
+import { issueDetails, type DigitsInt } from '../schemas.js';
 import type { Backend, ServiceState } from '../state.js';
 
 export interface RouteDeps {
@@ -31,6 +31,11 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: str
   const r = schema.safeParse(value);
   if (!r.success) throw new AppError('validation_failed', `invalid ${where}`, issueDetails(r.error, where));
   return r.data;
+}
+
+/** A number in decimal digits (a path id): the plain check when it passes, else `parse` for the 400's issues. */
+export function parseDigits(schema: DigitsInt, value: string, where: string): number {
+  return schema.accept(value) ?? parse(schema, value, where);
 }
 
 export function routeKit({ config, state, follower = null }: RouteDeps) {

@@ -4,7 +4,7 @@ import type { Exchange } from '../exchange.js';
 import { idempotencyKey } from '../idempotency.js';
 import { pathParam } from '../path-param.js';
 import { createProductBody, listQuery, patchProductBody, productId, putProductBody } from '../schemas.js';
-import { parse, type RouteKit } from './kit.js';
+import { parse, parseDigits, type RouteKit } from './kit.js';
 import type { Router } from './router.js';
 
 const productReply = (ex: Exchange, status: number) => (r: WriteAnswer, headers?: Record<string, string>) =>
@@ -22,9 +22,9 @@ export function mountProducts(r: Router, { read, durability, write, withBody }: 
     const query = parse(listQuery, Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')), 'query');
     read(ex, { q: 'products', query });
   });
-  r.on('GET', '/products/:id', (ex, req) => read(ex, { q: 'product', id: parse(productId, pathParam(req, 0, 'id'), 'id') }));
+  r.on('GET', '/products/:id', (ex, req) => read(ex, { q: 'product', id: parseDigits(productId, pathParam(req, 0, 'id'), 'id') }));
   r.on('PUT', '/products/:id', (ex, req) => {
-    const id = parse(productId, pathParam(req, 0, 'id'), 'id');
+    const id = parseDigits(productId, pathParam(req, 0, 'id'), 'id');
     const idem = idempotencyKey(req);
     const d = durability(req);
     withBody(ex, req, undefined, (body) =>
@@ -32,7 +32,7 @@ export function mountProducts(r: Router, { read, durability, write, withBody }: 
     );
   });
   r.on('PATCH', '/products/:id', (ex, req) => {
-    const id = parse(productId, pathParam(req, 0, 'id'), 'id');
+    const id = parseDigits(productId, pathParam(req, 0, 'id'), 'id');
     const idem = idempotencyKey(req);
     const d = durability(req);
     withBody(ex, req, undefined, (body) =>
@@ -40,7 +40,7 @@ export function mountProducts(r: Router, { read, durability, write, withBody }: 
     );
   });
   r.on('DELETE', '/products/:id', (ex, req) => {
-    const id = parse(productId, pathParam(req, 0, 'id'), 'id');
+    const id = parseDigits(productId, pathParam(req, 0, 'id'), 'id');
     write(ex, { op: 'deleteProduct', id, idem: idempotencyKey(req)?.(null) }, durability(req), (_r, headers) => ex.json(204, null, headers));
   });
 }
