@@ -24,7 +24,8 @@ let key = '';
 /** A pass over the current request's fields begins. */
 export function passStart(): void {
   scanned = true;
-  first.fill(undefined);
+  // Not first.fill(): a call into the runtime (~0.1 us of a request in the profile) for five stores.
+  first[0] = first[1] = first[2] = first[3] = first[4] = undefined;
   keys = 0;
   key = '';
 }

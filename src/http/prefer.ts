@@ -12,7 +12,7 @@ const VALUES: readonly string[] = DURABILITIES;
  * The durability a write asked for: from `Prefer: durability=local|replicated` (token or quoted string; the first
  * occurrence wins, per RFC 7240), else `fallback`. `explicit` says whether the request named it.
  */
-export function parseDurability(header: string, fallback: Durability): { durability: Durability; explicit: boolean } {
+export function parseDurability(header: string, fallback: Durability): Readonly<{ durability: Durability; explicit: boolean }> {
   if (header !== '') {
     for (const pref of header.split(',')) {
       // A preference is `name[=value]` followed by `;param` parts, which durability does not use.
@@ -28,23 +28,39 @@ export function parseDurability(header: string, fallback: Durability): { durabil
           { path: 'header.Prefer', message: `durability must be local or replicated, got ${JSON.stringify(value.slice(0, 64))}` },
         ]);
       }
-      return { durability: value as Durability, explicit: true };
+      return NAMED[value as Durability];
     }
   }
-  return { durability: fallback, explicit: false };
+  return DEFAULTED[fallback];
 }
+
+// The four answers as shared constants: a write allocates nothing for its durability.
+type Dur = Readonly<{ durability: Durability; explicit: boolean }>;
+const NAMED: Readonly<Record<Durability, Dur>> = {
+  local: Object.freeze({ durability: 'local', explicit: true }),
+  replicated: Object.freeze({ durability: 'replicated', explicit: true }),
+};
+const DEFAULTED: Readonly<Record<Durability, Dur>> = {
+  local: Object.freeze({ durability: 'local', explicit: false }),
+  replicated: Object.freeze({ durability: 'replicated', explicit: false }),
+};
 
 /**
  * Reads the request's durability (call while `req` is valid). `replicated` without a replica is refused: the
  * client asked for a guarantee this server cannot give.
  */
-export function requestDurability(req: HttpRequest, fallback: Durability, replicated: boolean): { durability: Durability; explicit: boolean } {
+export function requestDurability(req: HttpRequest, fallback: Durability, replicated: boolean): Readonly<{ durability: Durability; explicit: boolean }> {
   const d = parseDurability(field(req, F.prefer), fallback);
   if (d.durability === 'replicated' && !replicated) throw new AppError('durability_unavailable');
   return d;
 }
 
 /** The Preference-Applied header for a 2xx answer (only when the client named a durability, or it is replicated). */
-export function preferenceApplied(d: { durability: Durability; explicit: boolean }): Record<string, string> | undefined {
-  return d.explicit || d.durability === 'replicated' ? { 'Preference-Applied': `durability=${d.durability}` } : undefined;
+export function preferenceApplied(d: { durability: Durability; explicit: boolean }): Readonly<Record<string, string>> | undefined {
+  return d.explicit || d.durability === 'replicated' ? APPLIED[d.durability] : undefined;
 }
+
+const APPLIED: Readonly<Record<Durability, Readonly<Record<string, string>>>> = {
+  local: Object.freeze({ 'Preference-Applied': 'durability=local' }),
+  replicated: Object.freeze({ 'Preference-Applied': 'durability=replicated' }),
+};

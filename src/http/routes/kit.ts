@@ -52,16 +52,13 @@ export function routeKit({ config, state, follower = null }: RouteDeps) {
     }, ex.fail);
   };
 
+  // An inline read is answered at once, with no closure made for it (the pool's answer arrives later).
   const readWith = ({ readers }: Backend, ex: Exchange, op: ReadOp, status: number) => {
-    const reply = (body: ReadResult) => {
-      if (body === null) ex.error(new AppError('not_found', notFoundMessage(op)));
-      else ex.json(status, body);
-    };
     const r = readers.run(op);
-    if (typeof r === 'string' || r === null) reply(r);
+    if (typeof r === 'string' || r === null) replyRead(ex, op, status, r);
     else {
       ex.goAsync();
-      r.then(reply, ex.fail);
+      r.then((body) => replyRead(ex, op, status, body), ex.fail);
     }
   };
 
@@ -119,6 +116,11 @@ export type RouteKit = ReturnType<typeof routeKit>;
 function withBookmark(headers: Record<string, string> | undefined, position: number | undefined): Record<string, string> | undefined {
   if (position === undefined || position === 0) return headers;
   return headers ? { ...headers, Bookmark: String(position) } : { Bookmark: String(position) };
+}
+
+function replyRead(ex: Exchange, op: ReadOp, status: number, body: ReadResult): void {
+  if (body === null) ex.error(new AppError('not_found', notFoundMessage(op)));
+  else ex.json(status, body);
 }
 
 function notFoundMessage(op: ReadOp): string {

@@ -8,6 +8,7 @@ import { expectsBody, requestId, requestMethod } from '../request.js';
 import { checkHead } from '../head-check.js';
 import { forwardWrite, pendingRead, type FollowerEdge } from '../follower.js';
 import { passEnd } from '../head-fields.js';
+import { routeStats } from '../request-metrics.js';
 import type { ServiceState } from '../state.js';
 
 export type Handler = (ex: Exchange, req: HttpRequest) => void;
@@ -66,6 +67,7 @@ export class Router {
 
   private wrap(method: string, pattern: string, handler: Handler, opts: RouteOptions = {}) {
     const name = `${method} ${pattern}`;
+    const stats = routeStats(name);
     const { hooks, state, headerCheck } = this;
     // Reads of the API on a follower (not health, readiness, metrics: those answer while draining) honour a Bookmark.
     const follower = (method === 'GET' || method === 'HEAD') && !opts.whileDraining ? this.follower : null;
@@ -74,7 +76,7 @@ export class Router {
         // First: the pass also collects the fields read below and by the handler (src/http/head-fields.ts).
         // ~0.2 us per header field (uWS.js's forEach): a trusted front end can switch it off (HEADER_CHECK=0).
         const refused = headerCheck ? checkHead(req) : null;
-        const ex = new Exchange(res, name, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks, expectsBody(req));
+        const ex = new Exchange(res, name, stats, requestId(req), method === 'ANY' ? requestMethod(req) : method, hooks, expectsBody(req));
         if (refused) {
           ex.refuse(refused);
           return;
