@@ -8,11 +8,14 @@ import { F, field } from './head-fields.js';
 
 const VALUES: readonly string[] = DURABILITIES;
 
+/** A write's durability, and whether the request named it (else DEFAULT_DURABILITY gave it). */
+export type Dur = Readonly<{ durability: Durability; explicit: boolean }>;
+
 /**
  * The durability a write asked for: from `Prefer: durability=local|replicated` (token or quoted string; the first
  * occurrence wins, per RFC 7240), else `fallback`. `explicit` says whether the request named it.
  */
-export function parseDurability(header: string, fallback: Durability): Readonly<{ durability: Durability; explicit: boolean }> {
+export function parseDurability(header: string, fallback: Durability): Dur {
   if (header !== '') {
     for (const pref of header.split(',')) {
       // A preference is `name[=value]` followed by `;param` parts, which durability does not use.
@@ -35,7 +38,6 @@ export function parseDurability(header: string, fallback: Durability): Readonly<
 }
 
 // The four answers as shared constants: a write allocates nothing for its durability.
-type Dur = Readonly<{ durability: Durability; explicit: boolean }>;
 const NAMED: Readonly<Record<Durability, Dur>> = {
   local: Object.freeze({ durability: 'local', explicit: true }),
   replicated: Object.freeze({ durability: 'replicated', explicit: true }),
@@ -49,14 +51,14 @@ const DEFAULTED: Readonly<Record<Durability, Dur>> = {
  * Reads the request's durability (call while `req` is valid). `replicated` without a replica is refused: the
  * client asked for a guarantee this server cannot give.
  */
-export function requestDurability(req: HttpRequest, fallback: Durability, replicated: boolean): Readonly<{ durability: Durability; explicit: boolean }> {
+export function requestDurability(req: HttpRequest, fallback: Durability, replicated: boolean): Dur {
   const d = parseDurability(field(req, F.prefer), fallback);
   if (d.durability === 'replicated' && !replicated) throw new AppError('durability_unavailable');
   return d;
 }
 
 /** The Preference-Applied header for a 2xx answer (only when the client named a durability, or it is replicated). */
-export function preferenceApplied(d: { durability: Durability; explicit: boolean }): Readonly<Record<string, string>> | undefined {
+export function preferenceApplied(d: Dur): Readonly<Record<string, string>> | undefined {
   return d.explicit || d.durability === 'replicated' ? APPLIED[d.durability] : undefined;
 }
 

@@ -10,8 +10,7 @@ import { awaitBookmark, type FollowerEdge } from '../follower.js';
 import { parseJson, readBody } from '../body.js';
 import { F, field } from '../head-fields.js';
 import type { Exchange } from '../exchange.js';
-import type { Durability } from '../../shared/domain.js';
-import { preferenceApplied, requestDurability } from '../prefer.js';
+import { preferenceApplied, requestDurability, type Dur } from '../prefer.js';
 import { issueDetails, type DigitsInt } from '../schemas.js';
 import type { Backend, ServiceState } from '../state.js';
 
@@ -23,7 +22,6 @@ export interface RouteDeps {
   follower?: FollowerEdge | null;
 }
 
-export type Dur = { durability: Durability; explicit: boolean };
 export type WriteReply = (r: WriteAnswer, headers?: Record<string, string>) => void;
 
 /** `value` parsed by `schema`, or a 400 validation_failed naming `where` (body, query, id, ...). */
