@@ -37,15 +37,13 @@ export function parseDurability(header: string, fallback: Durability): Dur {
   return DEFAULTED[fallback];
 }
 
-// The four answers as shared constants: a write allocates nothing for its durability.
-const NAMED: Readonly<Record<Durability, Dur>> = {
-  local: Object.freeze({ durability: 'local', explicit: true }),
-  replicated: Object.freeze({ durability: 'replicated', explicit: true }),
-};
-const DEFAULTED: Readonly<Record<Durability, Dur>> = {
-  local: Object.freeze({ durability: 'local', explicit: false }),
-  replicated: Object.freeze({ durability: 'replicated', explicit: false }),
-};
+/** One frozen value per durability, made once: a write allocates nothing for its durability or its header. */
+function perDurability<T extends object>(make: (d: Durability) => T): Readonly<Record<Durability, Readonly<T>>> {
+  return Object.fromEntries(DURABILITIES.map((d) => [d, Object.freeze(make(d))])) as Record<Durability, Readonly<T>>;
+}
+
+const NAMED = perDurability((durability): Dur => ({ durability, explicit: true }));
+const DEFAULTED = perDurability((durability): Dur => ({ durability, explicit: false }));
 
 /**
  * Reads the request's durability (call while `req` is valid). `replicated` without a replica is refused: the
@@ -62,7 +60,4 @@ export function preferenceApplied(d: Dur): Readonly<Record<string, string>> | un
   return d.explicit || d.durability === 'replicated' ? APPLIED[d.durability] : undefined;
 }
 
-const APPLIED: Readonly<Record<Durability, Readonly<Record<string, string>>>> = {
-  local: Object.freeze({ 'Preference-Applied': 'durability=local' }),
-  replicated: Object.freeze({ 'Preference-Applied': 'durability=replicated' }),
-};
+const APPLIED = perDurability((durability): Record<string, string> => ({ 'Preference-Applied': `durability=${durability}` }));

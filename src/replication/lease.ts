@@ -94,6 +94,11 @@ function classify(err: unknown, what: string): Error {
   return e;
 }
 
+/** The margin a lease keeps below its TTL unless told otherwise: a holder may act for TTL - margin after each renewal. */
+export function defaultMarginMs(ttlMs: number): number {
+  return Math.round(ttlMs / 5);
+}
+
 export class WriterLease {
   readonly file: File;
   readonly owner: string;
@@ -122,7 +127,7 @@ export class WriterLease {
     this.owner = opts.owner;
     this.ttlMs = opts.ttlMs;
     this.renewMs = opts.renewMs;
-    this.marginMs = opts.marginMs ?? Math.round(opts.ttlMs / 5);
+    this.marginMs = opts.marginMs ?? defaultMarginMs(opts.ttlMs);
     if (this.renewMs >= this.ttlMs - this.marginMs) throw new Error(`lease renewMs ${this.renewMs} must be below TTL - margin`);
     this.now = opts.now ?? (() => performance.now());
     this.onLost = opts.onLost ?? (() => {});
