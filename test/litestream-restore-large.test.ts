@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultMarginMs } from '../src/replication/lease.js';
-import { missingTools } from './helpers/gcs.js';
+import { freePort, missingTools, startGcs } from './helpers/gcs.js';
+import { startLatencyProxy } from './helpers/latency-proxy.js';
 import { buildLargeDb } from './helpers/large-db.js';
 import { useReplica } from './helpers/replica.js';
 import { req, tempDir, type Running } from './helpers/server.js';
@@ -61,29 +62,45 @@ describe.skipIf(skip)('restore on start, ~100 MB', () => {
   });
 
   it('a first sync that uploads the whole database for longer than the writer lease\'s TTL still starts: renewals keep the starting term\'s fence open', async () => {
-    // LEASE_TTL_MS 4 s: the holder counts 3.2 s of validity per renewal, less than this upload takes (4-5 s here for
-    // 200 MB on a quiet VM; 12 s on a VM with a slow disk; longer on a busy one). Not less: with 1.6 s of validity (a
-    // 2 s TTL), renewals that took ~1 s each while the upload ran on 2 cores with a third of their time stolen by the
-    // host lost the lease in a CI run (and 0.8 s of validity lost it to one stall of 0.55 s before that); with 2.4 s
-    // (a 3 s TTL), one clean-clone CI run (2026-12-03, the upload taking ~12 s beside other test files) saw no
-    // renewal land for 2.4 s, one of them in flight for 1.8 s: the emulator, not the lease, was the bottleneck.
+    // LEASE_TTL_MS 4 s: the holder counts 3.2 s of validity per renewal. The first sync must outlast that, so it goes
+    // over a slow link: ~32 MiB through a proxy that passes 4 MiB/s per connection (~8 s), on an emulator of its own.
+    // Not a bigger database on a fast link, as before: the emulator hashes a resumable upload's whole content again
+    // at every chunk, and with ~200 MB that CPU (beside Litestream's and the other test files') held the lease's
+    // renewals for 2.4 s in a clean-clone CI run, so the test measured the emulator instead of the lease.
     const ttlMs = 4000;
     const validityMs = ttlMs - defaultMarginMs(ttlMs);
-    const dbPath = path.join(tempDir(), 'app.db');
-    buildLargeDb(dbPath, 2 * TARGET_BYTES);
-    const t0 = performance.now();
-    s = await replica.start({
-      dbPath,
-      env: replica.env('gs://large-test/slow-first-sync', { LEASE_TTL_MS: String(ttlMs), LEASE_RENEW_MS: '250', LITESTREAM_START_TIMEOUT_MS: '50000' }),
-      timeoutMs: 55_000,
-    });
-    const firstSync = logLines(s, 'litestream first sync done')[0]!;
-    console.log(`first sync of ~200 MB with a 4 s lease TTL: ${String(firstSync.ms)} ms; start -> listening ${(performance.now() - t0).toFixed(0)} ms`);
-    // Longer than one renewal's validity (3.2 s), so only renewals during the sync kept the term.
-    expect(Number(firstSync.ms)).toBeGreaterThan(validityMs);
-    expect(await req(s.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { role: 'leader' } });
-    expect(logLines(s, 'litestream tried to send to the bucket without a valid writer lease: cut')).toEqual([]);
-    expect((await req(s.url, 'POST', '/counters/after/increment')).status).toBe(200);
-    expect(await s.stop()).toBe(0);
+    const gcsPort = await freePort();
+    const proxy = await startLatencyProxy(gcsPort, 0, { hostRewrite: false, upBytesPerSec: 4 * 1024 * 1024 });
+    const gcs = await startGcs({ port: gcsPort, publicHost: proxy.host });
+    try {
+      await gcs.createBucket('slow-link');
+      const dbPath = path.join(tempDir(), 'app.db');
+      buildLargeDb(dbPath, 32 * 1024 * 1024);
+      const t0 = performance.now();
+      s = await replica.start({
+        dbPath,
+        env: replica.env('gs://slow-link/db', {
+          STORAGE_EMULATOR_HOST: proxy.host,
+          LEASE_TTL_MS: String(ttlMs),
+          LEASE_RENEW_MS: '250',
+          LITESTREAM_START_TIMEOUT_MS: '50000',
+        }),
+        timeoutMs: 55_000,
+      });
+      const firstSync = logLines(s, 'litestream first sync done')[0]!;
+      console.log(
+        `first sync of ~32 MiB at 4 MiB/s with a 4 s lease TTL: ${String(firstSync.ms)} ms; ${(proxy.bytesUp / 1048576).toFixed(1)} MiB sent; ` +
+          `start -> listening ${(performance.now() - t0).toFixed(0)} ms`,
+      );
+      // Longer than one renewal's validity (3.2 s), so only renewals during the sync kept the term.
+      expect(Number(firstSync.ms)).toBeGreaterThan(validityMs);
+      expect(await req(s.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { role: 'leader' } });
+      expect(logLines(s, 'litestream tried to send to the bucket without a valid writer lease: cut')).toEqual([]);
+      expect((await req(s.url, 'POST', '/counters/after/increment')).status).toBe(200);
+      expect(await s.stop()).toBe(0);
+    } finally {
+      await proxy.close();
+      await gcs.stop();
+    }
   });
 });

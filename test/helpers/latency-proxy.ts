@@ -2,7 +2,9 @@
 // is held `delayMs` before it goes upstream (so each request arrives that much later, as over a longer path), and
 // `stall()` holds everything in both directions until `resume()` (dropping what a client that closed meanwhile
 // sent). It counts HTTP requests (chunks that start with a method) for "GCS requests per second", and logs their
-// request lines. Used by test/durability.test.ts, the lease tests (test/helpers/cluster.ts) and bench/durability.ts.
+// request lines. `upBytesPerSec` caps each connection's upstream bandwidth (an upload as over a slow link, without the
+// CPU a fast one costs). Used by test/durability.test.ts, the lease tests (test/helpers/cluster.ts), the large
+// restore tests and bench/durability.ts.
 import net from 'node:net';
 import { renameHost } from '../../src/replication/egress.js';
 
@@ -30,8 +32,13 @@ const METHOD = /^(GET|POST|PUT|PATCH|DELETE|HEAD) /;
  * it): the proxy sees each upload's first request, not its data. Off: start the emulator with the proxy as its
  * public host (startGcs publicHost) to route everything through here, e.g. to count upload bytes.
  */
-export async function startLatencyProxy(upstreamPort: number, delayMs = 0, opts: { hostRewrite?: boolean } = {}): Promise<LatencyProxy> {
+export async function startLatencyProxy(
+  upstreamPort: number,
+  delayMs = 0,
+  opts: { hostRewrite?: boolean; upBytesPerSec?: number } = {},
+): Promise<LatencyProxy> {
   const hostRewrite = opts.hostRewrite ?? true;
+  const rate = opts.upBytesPerSec ?? 0;
   let stalled = false;
   const held: (() => void)[] = [];
   const sockets = new Set<net.Socket>();
@@ -76,6 +83,11 @@ export async function startLatencyProxy(upstreamPort: number, delayMs = 0, opts:
       }
       proxy.bytesUp += b.length;
       pass(() => upstream.write(b), proxy.delayMs, () => !clientGone);
+      if (rate > 0) {
+        // The next chunk is read only once this one has had its time on the link (TCP pushes back on the sender).
+        client.pause();
+        setTimeout(() => client.resume(), (b.length / rate) * 1000);
+      }
     });
     upstream.on('data', (b) => pass(() => client.write(b), 0));
     const end = () => {
