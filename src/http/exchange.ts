@@ -10,7 +10,7 @@ import type { AccessEntry } from './access-log.js';
 import { AppError, toAppError } from '../shared/errors.js';
 import type { PendingSet } from './pending-set.js';
 import type { RouteStats } from './request-metrics.js';
-import { statusLine } from './status.js';
+import { statusLineBytes } from './status.js';
 import { Linger, lingerEnabled, type LingerBounds, type LingerEnd } from './linger.js';
 import type { ForwardRequest } from '../follower/forward.js';
 
@@ -34,6 +34,22 @@ const H = {
   nosniff: Buffer.from('nosniff'),
 };
 
+/**
+ * A reply's own header names (Location, Retry-After, Idempotency-Replayed, ...) as bytes, each made once. Values
+ * stay strings (most differ per reply). A follower also passes on the names of a forwarded answer's headers, which
+ * come from elsewhere: past NAMES_MAX distinct names the rest go as strings, so the table cannot grow without bound.
+ */
+const NAMES = new Map<string, Buffer>();
+const NAMES_MAX = 64;
+
+function headerName(name: string): Buffer | string {
+  const b = NAMES.get(name);
+  if (b !== undefined) return b;
+  if (NAMES.size >= NAMES_MAX) return name;
+  const made = Buffer.from(name);
+  NAMES.set(name, made);
+  return made;
+}
 
 export interface ExchangeHooks {
   /** True while the server drains: replies then close their connection. */
@@ -235,9 +251,9 @@ export class Exchange {
   private writeHead(status: number, text: Body, contentType: string, headers: Readonly<Record<string, string>> | undefined): void {
     const res = this.res;
     // uWS writes `200 OK` itself when no status was written.
-    if (status !== 200) res.writeStatus(statusLine(status));
+    if (status !== 200) res.writeStatus(statusLineBytes(status));
     res.writeHeader(H.XRequestId, this.id);
-    if (headers) for (const k in headers) if (k !== 'Connection') res.writeHeader(k, headers[k]!);
+    if (headers) for (const k in headers) if (k !== 'Connection') res.writeHeader(headerName(k), headers[k]!);
     this.hooks.responseHeaders?.(res);
     if (text.length === 0) return;
     if (contentType === 'application/json') res.writeHeader(H.ContentType, H.jsonNosniff);

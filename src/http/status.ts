@@ -1,4 +1,5 @@
 // The status lines the server writes (uWS writes `200 OK` itself when none is written).
+import { Buffer } from 'node:buffer';
 const LINES: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
@@ -19,6 +20,16 @@ const LINES: Record<number, string> = {
   507: '507 Insufficient Storage',
 };
 
-export function statusLine(status: number): string {
+function statusLine(status: number): string {
   return LINES[status] ?? `${status} Status`;
+}
+
+/**
+ * The lines as bytes, for uWS's writeStatus: a string argument costs uWS.js a UTF-8 conversion on every call
+ * (~700 instructions in a create's profile, against ~250 for bytes it takes as they are).
+ */
+const LINE_BYTES = new Map<number, Buffer>(Object.keys(LINES).map((k) => [Number(k), Buffer.from(LINES[Number(k)]!)]));
+
+export function statusLineBytes(status: number): Buffer {
+  return LINE_BYTES.get(status) ?? Buffer.from(statusLine(status));
 }

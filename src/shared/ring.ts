@@ -74,24 +74,45 @@ export class RingWriter extends RingBase {
 
 /** The writer thread's end. */
 export class RingReader extends RingBase {
-  /** The next record (a copy, safe to keep), or null when the ring is empty. */
-  read(): Uint8Array | null {
+  /** Where the record `peek` returned ends (the next TAIL), or -1 when none is held. */
+  private held = -1;
+
+  /**
+   * The next record as a view into the shared memory, or null when the ring is empty. The view stays valid, and
+   * its bytes unchanged, until `release()`: the producer cannot write over a record the consumer has not released.
+   * No copy: a new typed array of a few hundred bytes costs V8 an off-heap allocation (~0.6 us measured, more than
+   * the unpack of a one-write batch), and the writer unpacks the record before it releases it.
+   */
+  peek(): Uint8Array | null {
     let tail = this.ctrl[TAIL]!;
     const head = Atomics.load(this.ctrl, HEAD);
     if (tail === head) return null;
     if (this.cap - tail < 4 || this.view.getUint32(tail) === WRAP) {
       tail = 0;
-      if (tail === head) {
-        Atomics.store(this.ctrl, TAIL, 0);
-        return null;
-      }
+      Atomics.store(this.ctrl, TAIL, 0);
+      if (tail === head) return null;
     }
     const n = this.view.getUint32(tail);
-    const out = this.data.slice(tail + 4, tail + 4 + n);
     let next = tail + 4 + n;
     if (next === this.cap) next = 0;
-    Atomics.store(this.ctrl, TAIL, next);
-    return out;
+    this.held = next;
+    return this.data.subarray(tail + 4, tail + 4 + n);
+  }
+
+  /** Gives the record `peek` returned back to the producer (its view must no longer be used). */
+  release(): void {
+    if (this.held < 0) return;
+    Atomics.store(this.ctrl, TAIL, this.held);
+    this.held = -1;
+  }
+
+  /** The next record as a copy, safe to keep, or null when the ring is empty. */
+  read(): Uint8Array | null {
+    const view = this.peek();
+    if (view === null) return null;
+    const copy = view.slice();
+    this.release();
+    return copy;
   }
 
   /**
