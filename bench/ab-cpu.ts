@@ -19,7 +19,7 @@ import { MIGRATIONS } from '../src/shared/db/migrations.js';
 import { cpuTimes, stealShare } from './lib/machine.js';
 import { procCpuSeconds } from './lib/server.js';
 import { cpuByRole, threadCpuSeconds, threadRoles } from './lib/threads.js';
-import { createProduct, getProduct, increment, type Workload } from './lib/workloads.js';
+import { abWorkloads, envPairs } from './lib/ab.js';
 import { killAll, startServer, tempDir, type Running } from '../test/helpers/server.js';
 
 const { values } = parseArgs({
@@ -44,10 +44,8 @@ if (!values.a) throw new Error('--a=<dir with a built dist/> is required');
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
-const WORKLOADS: Record<string, Workload> = { create: createProduct, increment: increment('ab'), read: getProduct };
-const workloads = values.workloads.split(',').map((w) => [w, WORKLOADS[w]!] as const);
-const envOf = (list: string[]) => Object.fromEntries(list.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string]));
-const extraEnv = envOf(values.env);
+const workloads = abWorkloads(values.workloads);
+const extraEnv = envPairs(values.env);
 
 const dir = tempDir('sqlite-ab-');
 const seed = path.join(dir, 'seed.db');
@@ -71,8 +69,8 @@ async function start(name: string, entry: string, own: Record<string, string> = 
 }
 
 const sides = [
-  await start('A', path.resolve(values.a, 'dist', 'main.js'), envOf(values['env-a'])),
-  await start('B', path.resolve(values.b, 'dist', 'main.js'), envOf(values['env-b'])),
+  await start('A', path.resolve(values.a, 'dist', 'main.js'), envPairs(values['env-a'])),
+  await start('B', path.resolve(values.b, 'dist', 'main.js'), envPairs(values['env-b'])),
   await start('probe', PROBE_ENTRY),
 ];
 await new Promise((r) => setTimeout(r, 500));

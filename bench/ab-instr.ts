@@ -19,7 +19,8 @@ import { parseArgs } from 'node:util';
 import { runLoad } from './lib/load.js';
 import { PROBE_ENTRY } from './lib/paths.js';
 import { createSeedDb } from './lib/seed.js';
-import { createProduct, getProduct, increment, type Workload } from './lib/workloads.js';
+import { abWorkloads, envPairs } from './lib/ab.js';
+import type { Workload } from './lib/workloads.js';
 import { tempDir } from '../test/helpers/server.js';
 
 const { values } = parseArgs({
@@ -43,8 +44,8 @@ try {
 } catch {
   throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
 }
-const WORKLOADS: Record<string, Workload> = { create: createProduct, increment: increment('ab'), read: getProduct };
-const extraEnv = Object.fromEntries(values.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+const workloads = abWorkloads(values.workloads);
+const extraEnv = envPairs(values.env);
 const dir = tempDir('sqlite-ab-instr-');
 const seed = path.join(dir, 'seed.db');
 createSeedDb(seed);
@@ -133,9 +134,7 @@ if (!values['no-probe']) sides.push(['probe', PROBE_ENTRY]);
 const fmt = (n: number) => `${(n / 1000).toFixed(1)}k`;
 const results: Record<string, Record<string, Measured[]>> = {};
 try {
-  for (const w of values.workloads.split(',')) {
-    const workload = WORKLOADS[w];
-    if (!workload) throw new Error(`unknown workload ${w}`);
+  for (const [w, workload] of workloads) {
     for (let round = 1; round <= Number(values.rounds); round++) {
       for (const [name, entry] of round % 2 === 1 ? sides : [...sides].reverse()) {
         const m = await measure(name, entry, workload, round);
