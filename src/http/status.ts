@@ -20,16 +20,12 @@ const LINES: Record<number, string> = {
   507: '507 Insufficient Storage',
 };
 
-function statusLine(status: number): string {
-  return LINES[status] ?? `${status} Status`;
-}
-
 /**
- * The lines as bytes, for uWS's writeStatus: a string argument costs uWS.js a UTF-8 conversion on every call
- * (~700 instructions in a create's profile, against ~250 for bytes it takes as they are).
+ * The lines as bytes, made once, for uWS's writeStatus: a string argument costs uWS.js a UTF-8 conversion on every
+ * call (~700 instructions in a create's profile, against ~250 for bytes it takes as they are).
  */
-const LINE_BYTES = new Map<number, Buffer>(Object.keys(LINES).map((k) => [Number(k), Buffer.from(LINES[Number(k)]!)]));
+const LINE_BYTES = new Map<number, Buffer>(Object.entries(LINES).map(([status, line]) => [Number(status), Buffer.from(line)]));
 
 export function statusLineBytes(status: number): Buffer {
-  return LINE_BYTES.get(status) ?? Buffer.from(statusLine(status));
+  return LINE_BYTES.get(status) ?? Buffer.from(`${status} Status`);
 }
