@@ -8,7 +8,8 @@
 //     [--env=NAME=value ...] (both) [--env-a=NAME=value ...] [--env-b=NAME=value ...] (one side: --a=. --b=. compares settings)
 //     [--seed-migrations=N] (a seed at schema version N, for an A that predates a migration)
 //
-// Prints one line per trial (CPU us per request, per thread, p50/p99) and the medians of the per-round ratios.
+// Prints one line per trial (CPU us per request, per thread with its kernel part, p50/p99) and the medians of the
+// per-round ratios (B/probe also for user and kernel time apart).
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -76,7 +77,8 @@ const sides = [
 await new Promise((r) => setTimeout(r, 500));
 for (const s of sides) if (s.name !== 'probe') s.roles = threadRoles(s.server.proc.pid!, s.server.output());
 
-const ratios: Record<string, { ba: number[]; bp: number[]; ap: number[] }> = {};
+/** Per workload, the per-round ratios: B/A, B/probe, A/probe, and B/probe of user time and of system time alone. */
+const ratios: Record<string, { ba: number[]; bp: number[]; ap: number[]; bpUser: number[]; bpSys: number[] }> = {};
 try {
   for (const [w, workload] of workloads) {
     // Warm every side up once (JIT, page cache) before the measured rounds.
@@ -86,6 +88,7 @@ try {
     for (const [w, workload] of workloads) {
       const order = round % 2 === 1 ? sides : [...sides].reverse();
       const us: Record<string, number> = {};
+      const sys: Record<string, number> = {};
       for (const s of order) {
         const pid = s.server.proc.pid!;
         const t0 = threadCpuSeconds(pid);
@@ -97,18 +100,22 @@ try {
         const steal = stealShare(s0, cpuTimes());
         const per = (sec: number) => ((1e6 * sec) / r.responses).toFixed(1);
         us[s.name] = (1e6 * (c1 - c0)) / r.responses;
-        const split = s.roles
-          ? Object.entries(cpuByRole(t0, t1, s.roles))
-              .map(([role, sec]) => `${role} ${per(sec)}`)
-              .join(', ')
-          : '';
+        // Per thread, with its kernel share (syscalls, wake-ups): the probe's are its main thread and V8's own.
+        const roles = s.roles ?? new Map([[pid, 'main']]);
+        const system = cpuByRole(t0, t1, roles, 'system');
+        sys[s.name] = (1e6 * Object.values(system).reduce((x, y) => x + y, 0)) / r.responses;
+        const split = Object.entries(cpuByRole(t0, t1, roles))
+          .map(([role, sec]) => `${role} ${per(sec)} (sys ${per(system[role] ?? 0)})`)
+          .join(', ');
         console.log(
-          `round ${round} ${w} ${s.name}: ${us[s.name]!.toFixed(1)} us/req (${split}) ` +
+          `round ${round} ${w} ${s.name}: ${us[s.name]!.toFixed(1)} us/req, sys ${sys[s.name]!.toFixed(1)} (${split}) ` +
             `p50 ${r.latencyMs.p50.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, ${Math.round(r.rps)} req/s, non-2xx ${r.non2xx}` +
             (steal === null ? '' : `, host steal ${(100 * steal).toFixed(1)}%`),
         );
       }
-      const e = (ratios[w] ??= { ba: [], bp: [], ap: [] });
+      const e = (ratios[w] ??= { ba: [], bp: [], ap: [], bpUser: [], bpSys: [] });
+      e.bpUser.push((us.B! - sys.B!) / (us.probe! - sys.probe!));
+      e.bpSys.push(sys.B! / sys.probe!);
       e.ba.push(us.B! / us.A!);
       e.bp.push(us.B! / us.probe!);
       e.ap.push(us.A! / us.probe!);
@@ -122,6 +129,7 @@ const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.len
 for (const [w, r] of Object.entries(ratios)) {
   console.log(
     `${w} at ${rate}/s: B/A median ${median(r.ba).toFixed(2)} [${r.ba.map((x) => x.toFixed(2)).join(' ')}], ` +
-      `A/probe ${median(r.ap).toFixed(2)}, B/probe ${median(r.bp).toFixed(2)} [${r.bp.map((x) => x.toFixed(2)).join(' ')}]`,
+      `A/probe ${median(r.ap).toFixed(2)}, B/probe ${median(r.bp).toFixed(2)} [${r.bp.map((x) => x.toFixed(2)).join(' ')}] ` +
+      `(user ${median(r.bpUser).toFixed(2)}, system ${median(r.bpSys).toFixed(2)})`,
   );
 }

@@ -5,9 +5,16 @@
 import fs from 'node:fs';
 import { ticksPerSecond } from './server.js';
 
-/** CPU seconds (user + system) per thread id, now. */
-export function threadCpuSeconds(pid: number): Map<number, { comm: string; seconds: number }> {
-  const out = new Map<number, { comm: string; seconds: number }>();
+/** One thread's CPU seconds so far: user + system, and the system (kernel) part of it. */
+export interface ThreadCpu {
+  comm: string;
+  seconds: number;
+  system: number;
+}
+
+/** CPU seconds (user + system, and system alone) per thread id, now. */
+export function threadCpuSeconds(pid: number): Map<number, ThreadCpu> {
+  const out = new Map<number, ThreadCpu>();
   let tids: string[];
   try {
     tids = fs.readdirSync(`/proc/${pid}/task`);
@@ -20,7 +27,8 @@ export function threadCpuSeconds(pid: number): Map<number, { comm: string; secon
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       // After the command name: utime and stime are the 14th and 15th fields overall.
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), { comm, seconds: (Number(rest[11]) + Number(rest[12])) / ticksPerSecond() });
+      const hz = ticksPerSecond();
+      out.set(Number(tid), { comm, seconds: (Number(rest[11]) + Number(rest[12])) / hz, system: Number(rest[12]) / hz });
     } catch {
       // the thread ended meanwhile
     }
@@ -44,16 +52,21 @@ export function threadRoles(pid: number, output: string): Map<number, string> {
   return roles;
 }
 
-/** CPU seconds per role between two readings: main, writer, checkpointer, libuv, other (V8 platform: GC, compiler). */
+/**
+ * CPU seconds per role between two readings: main, writer, checkpointer, libuv, other (V8 platform: GC, compiler);
+ * `part: 'system'` counts only the time in the kernel (syscalls, wake-ups, page faults).
+ */
 export function cpuByRole(
-  before: Map<number, { comm: string; seconds: number }>,
-  after: Map<number, { comm: string; seconds: number }>,
+  before: Map<number, ThreadCpu>,
+  after: Map<number, ThreadCpu>,
   roles: Map<number, string>,
+  part: 'all' | 'system' = 'all',
 ): Record<string, number> {
   const out: Record<string, number> = {};
+  const of = (t: ThreadCpu | undefined) => (t === undefined ? 0 : part === 'system' ? t.system : t.seconds);
   for (const [tid, a] of after) {
     const role = roles.get(tid) ?? (a.comm === 'libuv-worker' ? 'libuv' : 'other');
-    out[role] = (out[role] ?? 0) + a.seconds - (before.get(tid)?.seconds ?? 0);
+    out[role] = (out[role] ?? 0) + of(a) - of(before.get(tid));
   }
   return out;
 }

@@ -51,6 +51,8 @@ export interface TrialResult extends LoadResult {
   serverCores: number;
   /** CPU seconds per thread role during the measured load (bench/lib/threads.ts): main, writer, checkpointer, libuv, other. */
   threadSeconds: Record<string, number>;
+  /** The kernel's part of threadSeconds (syscalls, wake-ups, page faults); absent in runs before 2026-12-03 22:30. */
+  threadSystemSeconds?: Record<string, number>;
   checks: Record<string, unknown>;
   /** Spawn to "listening", and SIGTERM to exit (ours drains and checkpoints the WAL), in ms. */
   startupMs: number;
@@ -79,7 +81,10 @@ export async function runTrial(seedPath: string, spec: TrialSpec): Promise<Trial
     const load = spec.custom ? await spec.custom(server) : await runLoad(server.url, spec.load);
     const serverCores = (server.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000);
     const steal = stealShare(stat0, cpuTimes());
-    const threadSeconds = cpuByRole(threads0, threadCpuSeconds(server.pid), threadRoles(server.pid, server.output()));
+    const threads1 = threadCpuSeconds(server.pid);
+    const roles = threadRoles(server.pid, server.output());
+    const threadSeconds = cpuByRole(threads0, threads1, roles);
+    const threadSystemSeconds = cpuByRole(threads0, threads1, roles, 'system');
     const after = await scrapeMetrics(server.url);
     const checks = spec.check ? await spec.check(server, load) : {};
     const batches = after.writer_batch_size_count - before.writer_batch_size_count;
@@ -93,6 +98,7 @@ export async function runTrial(seedPath: string, spec: TrialSpec): Promise<Trial
       meanBatch: batches > 0 ? (after.writer_batch_size_sum - before.writer_batch_size_sum) / batches : null,
       serverCores,
       threadSeconds,
+      threadSystemSeconds,
       checks,
       startupMs,
       pid: server.pid,

@@ -68,6 +68,14 @@ const TARGET = { writeRatio: 1.5, readRatio: 1.1, p99Ms: 5, p99Rate: 10_000 };
 /** Microseconds of server CPU per answered request. */
 export const cpuPerRequestUs = (r: TrialResult): number => (1e6 * r.serverCores) / r.rps;
 const usPerRequest = (seconds: number, r: TrialResult): number => (1e6 * seconds) / r.responses;
+const sum = (o: Record<string, number>): number => Object.values(o).reduce((x, y) => x + y, 0);
+
+/** Microseconds per request in user space and in the kernel, every thread together (null for runs that did not record it). */
+function userKernelUs(r: TrialResult): { user: number; kernel: number } | null {
+  if (!r.threadSystemSeconds) return null;
+  const kernel = usPerRequest(sum(r.threadSystemSeconds), r);
+  return { user: usPerRequest(sum(r.threadSeconds), r) - kernel, kernel };
+}
 
 export const cpuScenario: Scenario = {
   id: 'cpu',
@@ -148,6 +156,7 @@ export const cpuScenario: Scenario = {
   section(s) {
     const cells: string[][] = [];
     const threads: string[][] = [];
+    const split: string[][] = [];
     for (const row of fixedRows(s).filter((r) => r.params.server === 'ours')) {
       const { workload, rate } = row.params;
       const ours = row.result;
@@ -163,16 +172,38 @@ export const cpuScenario: Scenario = {
         num(ours.rps),
         `${pct(ours.steal)} / ${probe ? pct(probe.steal) : '-'}`,
       ]);
-      threads.push([String(workload), num(Number(rate)), ...ROLES.map((role) => num(usPerRequest(ours.threadSeconds[role] ?? 0, ours), 1))]);
+      const sys = ours.threadSystemSeconds;
+      threads.push([
+        String(workload),
+        num(Number(rate)),
+        ...ROLES.map((role) => {
+          const all = num(usPerRequest(ours.threadSeconds[role] ?? 0, ours), 1);
+          return sys ? `${all} (${num(usPerRequest(sys[role] ?? 0, ours), 1)})` : all;
+        }),
+      ]);
+      const o = userKernelUs(ours);
+      const p = probe ? userKernelUs(probe) : null;
+      if (o && p) {
+        split.push([String(workload), num(Number(rate)), num(o.user, 1), num(o.kernel, 1), num(p.user, 1), num(p.kernel, 1), ratio(o.user, p.user), ratio(o.kernel, p.kernel)]);
+      }
     }
     return [
       table(['workload', 'rate req/s', 'ours us/req', 'probe us/req', 'ours / probe', 'ours p50 / p99 ms', 'probe p50 / p99 ms', 'ours achieved req/s', 'host steal ours / probe'], cells),
       '',
       'Host steal: the share of the VM\'s CPU time its hypervisor gave elsewhere during the trial; above a few per cent the machine was slower than usual and latencies are not ours alone.',
       '',
-      'Ours per thread, microseconds of CPU per request (other = V8 platform threads: garbage collection, compilation):',
+      'Ours per thread, microseconds of CPU per request (other = V8 platform threads: garbage collection, compilation)' +
+        (split.length > 0 ? '; in brackets, the part of it spent in the kernel (syscalls, wake-ups):' : ':'),
       '',
       table(['workload', 'rate req/s', ...ROLES], threads),
+      ...(split.length === 0
+        ? []
+        : [
+            '',
+            'The same CPU split into user space (our code, V8, uWS, SQLite) and the kernel, every thread together, ours and the probe:',
+            '',
+            table(['workload', 'rate req/s', 'ours user us/req', 'ours kernel us/req', 'probe user us/req', 'probe kernel us/req', 'user ours / probe', 'kernel ours / probe'], split),
+          ]),
       ...ladderSection(s),
     ];
   },
