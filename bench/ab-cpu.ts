@@ -19,7 +19,7 @@ import { createSeedDb } from './lib/seed.js';
 import { MIGRATIONS } from '../src/shared/db/migrations.js';
 import { cpuTimes, stealShare } from './lib/machine.js';
 import { procCpuSeconds } from './lib/server.js';
-import { cpuByRole, threadCpuSeconds, threadRoles } from './lib/threads.js';
+import { cpuByRole, roleTotal, threadCpuSeconds, threadRoles } from './lib/threads.js';
 import { abWorkloads, envPairs } from './lib/ab.js';
 import { killAll, startServer, tempDir, type Running } from '../test/helpers/server.js';
 
@@ -103,7 +103,7 @@ try {
         // Per thread, with its kernel share (syscalls, wake-ups): the probe's are its main thread and V8's own.
         const roles = s.roles ?? new Map([[pid, 'main']]);
         const system = cpuByRole(t0, t1, roles, 'system');
-        sys[s.name] = (1e6 * Object.values(system).reduce((x, y) => x + y, 0)) / r.responses;
+        sys[s.name] = (1e6 * roleTotal(system)) / r.responses;
         const split = Object.entries(cpuByRole(t0, t1, roles))
           .map(([role, sec]) => `${role} ${per(sec)} (sys ${per(system[role] ?? 0)})`)
           .join(', ');

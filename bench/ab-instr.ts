@@ -20,6 +20,7 @@ import { runLoad } from './lib/load.js';
 import { PROBE_ENTRY } from './lib/paths.js';
 import { createSeedDb } from './lib/seed.js';
 import { abWorkloads, envPairs } from './lib/ab.js';
+import { roleTotal } from './lib/threads.js';
 import type { Workload } from './lib/workloads.js';
 import { tempDir } from '../test/helpers/server.js';
 
@@ -139,7 +140,7 @@ try {
       for (const [name, entry] of round % 2 === 1 ? sides : [...sides].reverse()) {
         const m = await measure(name, entry, workload, round);
         ((results[w] ??= {})[name] ??= []).push(m);
-        const total = Object.values(m.byRole).reduce((x, y) => x + y, 0);
+        const total = roleTotal(m.byRole);
         const split = Object.entries(m.byRole)
           .sort(([x], [y]) => x.localeCompare(y))
           .map(([role, n]) => `${role} ${fmt(n)}`)
@@ -155,7 +156,7 @@ try {
 const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
 for (const [w, r] of Object.entries(results)) {
   const role = (name: string, k: string) => mean(r[name]!.map((m) => m.byRole[k] ?? 0));
-  const total = (name: string) => mean(r[name]!.map((m) => Object.values(m.byRole).reduce((x, y) => x + y, 0)));
+  const total = (name: string) => mean(r[name]!.map((m) => roleTotal(m.byRole)));
   const ratio = (b: number, a: number) => (a > 0 ? (b / a).toFixed(3) : '-');
   const parts = ['main', 'writer', 'other'].map((k) => `${k} ${fmt(role('A', k))} -> ${fmt(role('B', k))} (${ratio(role('B', k), role('A', k))})`);
   const probe = r.probe ? `, B/probe ${(total('B') / total('probe')).toFixed(2)} (main ${(role('B', 'main') / role('probe', 'main')).toFixed(2)})` : '';

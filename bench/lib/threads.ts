@@ -70,3 +70,8 @@ export function cpuByRole(
   }
   return out;
 }
+
+/** The seconds (or counts) of every role together: a cpuByRole record's total. */
+export function roleTotal(byRole: Record<string, number>): number {
+  return Object.values(byRole).reduce((x, y) => x + y, 0);
+}

@@ -9,6 +9,7 @@ import type { Headline, Mode, Row, Scenario, ScenarioResult, Target } from '../l
 import { trial } from '../lib/scenario.js';
 import type { ServerKind } from '../lib/server.js';
 import { table } from '../lib/tables.js';
+import { roleTotal } from '../lib/threads.js';
 import type { TrialResult } from '../lib/trial.js';
 import { createProduct, getProduct, increment, type Workload } from '../lib/workloads.js';
 
@@ -68,13 +69,12 @@ const TARGET = { writeRatio: 1.5, readRatio: 1.1, p99Ms: 5, p99Rate: 10_000 };
 /** Microseconds of server CPU per answered request. */
 export const cpuPerRequestUs = (r: TrialResult): number => (1e6 * r.serverCores) / r.rps;
 const usPerRequest = (seconds: number, r: TrialResult): number => (1e6 * seconds) / r.responses;
-const sum = (o: Record<string, number>): number => Object.values(o).reduce((x, y) => x + y, 0);
 
 /** Microseconds per request in user space and in the kernel, every thread together (null for runs that did not record it). */
 function userKernelUs(r: TrialResult): { user: number; kernel: number } | null {
   if (!r.threadSystemSeconds) return null;
-  const kernel = usPerRequest(sum(r.threadSystemSeconds), r);
-  return { user: usPerRequest(sum(r.threadSeconds), r) - kernel, kernel };
+  const kernel = usPerRequest(roleTotal(r.threadSystemSeconds), r);
+  return { user: usPerRequest(roleTotal(r.threadSeconds), r) - kernel, kernel };
 }
 
 export const cpuScenario: Scenario = {
