@@ -11,12 +11,13 @@ export interface FixedRateSettings {
   firstRate: number;
   firstS: number;
   /**
-   * Warm-up before the first step (the target's), at its rate: 10 s in a full run, as the CPU scenario, so its p99 is
-   * the steady state's and not V8 still compiling the mix's five routes (with the suite's 2 s: p99.9 6.8-10.2 ms
-   * against 3.8-4.5 in back-to-back runs; bench/ANALYSIS.md). The later steps (each a fresh server) keep the
-   * suite's warm-up: they find the highest rate held, where 2 s at that rate is already tens of thousands of requests.
+   * Warm-up before the first step (the target's), at its rate, when it differs from the suite's: 10 s in a full run,
+   * as the CPU scenario, so its p99 is the steady state's and not V8 still compiling the mix's five routes (with the
+   * suite's 2 s: p99.9 6.8-10.2 ms against 3.8-4.5 in back-to-back runs; bench/ANALYSIS.md). The later steps (each a
+   * fresh server) keep the suite's warm-up: they find the highest rate held, where 2 s at that rate is already tens
+   * of thousands of requests.
    */
-  firstWarmupS: number;
+  firstWarmupS?: number;
   steps: number[];
   stepS: number;
   /** A step is held with p99 (from when each request was due) at most this, zero errors and >= 97% of the rate. */
@@ -30,8 +31,8 @@ export interface FixedRateSettings {
 
 const SETTINGS: Record<Mode, FixedRateSettings> = {
   full: { firstRate: 5000, firstS: 30, steps: [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000], stepS: 10, p99LimitMs: 50, refine: 2, firstWarmupS: 10 },
-  quick: { firstRate: 5000, firstS: 3, steps: [10_000], stepS: 3, p99LimitMs: 50, refine: 0, firstWarmupS: 0.5 },
-  smoke: { firstRate: 500, firstS: 1, steps: [], stepS: 1, p99LimitMs: 50, refine: 0, firstWarmupS: 0 },
+  quick: { firstRate: 5000, firstS: 3, steps: [10_000], stepS: 3, p99LimitMs: 50, refine: 0 },
+  smoke: { firstRate: 500, firstS: 1, steps: [], stepS: 1, p99LimitMs: 50, refine: 0 },
 };
 
 /** The targets: at 5,000 req/s, p99 within 5 ms and no failures; and a highest rate held of at least 35k req/s. */
@@ -46,6 +47,7 @@ export const fixedRateScenario: Scenario = {
   settings: { key: 'fixedRate', byMode: SETTINGS },
   async run(ctx) {
     const fr = SETTINGS[ctx.settings.mode];
+    const firstWarmupS = fr.firstWarmupS ?? ctx.settings.warmupS;
     const rows: Row[] = [];
     const summary: Record<string, unknown> = {};
     const held = (r: TrialResult) =>
@@ -69,7 +71,7 @@ export const fixedRateScenario: Scenario = {
       let failedAt: number | null = null;
       const rates = [fr.firstRate, ...fr.steps];
       for (let i = 0; i < rates.length; i++) {
-        if (!(await step(rates[i]!, i === 0 ? fr.firstS : fr.stepS, i === 0 ? fr.firstWarmupS : undefined))) {
+        if (!(await step(rates[i]!, i === 0 ? fr.firstS : fr.stepS, i === 0 ? firstWarmupS : undefined))) {
           failedAt = rates[i]!;
           break;
         }
@@ -88,7 +90,7 @@ export const fixedRateScenario: Scenario = {
       id: this.id,
       title: this.title,
       what:
-        `CRUD mix on an open-loop schedule at a fixed overall rate (max(100, rate/50) connections, at most 1,000; latency counted from when each request was due); ${fr.firstRate.toLocaleString('en-US')} req/s for ${fr.firstS} s after a warm-up of ${fr.firstWarmupS} s at that rate, ` +
+        `CRUD mix on an open-loop schedule at a fixed overall rate (max(100, rate/50) connections, at most 1,000; latency counted from when each request was due); ${fr.firstRate.toLocaleString('en-US')} req/s for ${fr.firstS} s after a warm-up of ${firstWarmupS} s at that rate, ` +
         `then steps of ${fr.stepS} s up ${fr.steps.map((s) => s / 1000 + 'k').join(', ') || '(none)'} until a step is not held` +
         (fr.refine > 0 ? `, then up to ${fr.refine} steps bisecting between the highest rate held and the first not held (to 500 req/s)` : '') +
         ` (held = zero errors and non-2xx, p99 <= ${fr.p99LimitMs} ms, achieved >= 97% of the target)`,
